@@ -1,0 +1,142 @@
+"""Command-line interface: parse flags -> config dataclass -> one library call.
+
+Flags are generated from the config dataclasses (``--batch-size`` sets
+``batch_size``), so the CLI, TOML files and the library share one vocabulary.
+Bad input prints one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import typing
+from collections.abc import Callable
+
+from . import __version__
+from .config import (
+    DemoConfig,
+    DistillConfig,
+    EvaluateConfig,
+    ReflowConfig,
+    SampleConfig,
+    TrainConfig,
+    flag_name,
+    load,
+)
+from .demo import run_demo
+from .errors import BadInput
+from .recipes import run_distill, run_evaluate, run_reflow, run_sample, run_train
+
+EXIT_BAD_INPUT = 2
+
+
+def _print_train(model, cfg) -> None:
+    print(f"model saved to {cfg.out}/model (EMA weights; metrics in {cfg.out}/metrics.jsonl)")
+
+
+def _print_reflow(manifest, cfg) -> None:
+    print(
+        f"{manifest['n_pairs']} pairs in {manifest['num_shards']} shards written to {cfg.out} "
+        f"(teacher NFE {manifest['mean_nfe']:.0f} per sample, {manifest['seconds']:.1f} s)"
+    )
+
+
+def _print_sample(info, cfg) -> None:
+    print(f"{cfg.n} samples written to {cfg.out} (NFE {info['nfe']}, {info['seconds']:.2f} s)")
+
+
+def _print_evaluate(report, cfg) -> None:
+    s, f = report["scores"], report["noise_floor"]
+    print(f"{'metric':<14}{'model':>12}{'noise floor':>14}")
+    print(f"{'W2':<14}{s['w2']:>12.4f}{f['w2']:>14.4f}")
+    print(f"{'energy':<14}{s['energy']:>12.5f}{f['energy']:>14.5f}")
+    print(f"{'straightness':<14}{s['straightness']:>12.4f}{'0':>14}")
+    print(f"{'NFE':<14}{s['nfe']:>12d}")
+    print(f"{'sample s':<14}{s['sample_seconds']:>12.3f}")
+    if cfg.out:
+        print(f"report written to {cfg.out}")
+
+
+COMMANDS: dict[str, tuple[type, Callable, Callable | None]] = {
+    "train": (TrainConfig, run_train, _print_train),
+    "reflow": (ReflowConfig, run_reflow, _print_reflow),
+    "distill": (DistillConfig, run_distill, _print_train),
+    "sample": (SampleConfig, run_sample, _print_sample),
+    "evaluate": (EvaluateConfig, run_evaluate, _print_evaluate),
+    "demo": (DemoConfig, run_demo, None),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _flag_type(annotation) -> type:
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    return args[0] if args else annotation
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="bezier-distill",
+        description="Rectified flow, reflow, distillation and Bezier Distillation.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    for name, (cls, _, _) in COMMANDS.items():
+        doc = (cls.__doc__ or "").strip()
+        p = sub.add_parser(name, help=doc, description=doc)
+        p.add_argument("--config", metavar="TOML", help="TOML file with any option below; flags win")
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            help_text = f.metadata.get("help", "")
+            kind = _flag_type(hints[f.name])
+            if kind is bool:
+                p.add_argument(
+                    flag_name(f.name),
+                    dest=f.name,
+                    action="store_true",
+                    default=None,
+                    help=help_text,
+                )
+            else:
+                p.add_argument(
+                    flag_name(f.name),
+                    dest=f.name,
+                    type=kind,
+                    default=None,
+                    metavar=kind.__name__.upper(),
+                    help=f"{help_text} (default: {f.default})",
+                )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return the exit code (0 ok, 2 bad input, 130 interrupted)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, --version and argparse errors
+        return int(e.code or 0)
+    overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+    try:
+        cls, run, report = COMMANDS[args.command]
+        cfg = load(cls, args.config, overrides)
+        result = run(cfg)
+        if report is not None:
+            report(result, cfg)
+    except BadInput as e:
+        print(f"bezier-distill {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(
+            f"bezier-distill {args.command}: interrupted; rerun with --resume to continue",
+            file=sys.stderr,
+        )
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,260 @@
+"""One frozen config dataclass per command, loaded from TOML plus overrides.
+
+Field names are the TOML keys; the CLI flag of field ``batch_size`` is
+``--batch-size``. Every field carries its help text, so the CLI is generated
+from these classes and cannot drift from them. The resolved config is written
+as ``config.json`` beside every artefact.
+"""
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from .errors import BadInput
+from .objectives import LOSSES
+from .solvers import SOLVERS, SolverSpec
+from .training import TrainSettings
+
+
+def opt(default: Any, help: str) -> Any:
+    """A config field with its default and its help text."""
+    return field(default=default, metadata={"help": help})
+
+
+def flag_name(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _check_positive_int(cfg: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise BadInput(f"{flag_name(name)} must be a positive integer, got {value!r}")
+
+
+def _check_choice(cfg: Any, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(cfg, name)
+    if value not in choices:
+        raise BadInput(f"unknown {name} {value!r}: choose one of {', '.join(choices)}")
+
+
+def _check_device(cfg: Any) -> None:
+    if not (cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:")):
+        raise BadInput(f"--device must be cpu, cuda or cuda:N, got {cfg.device!r}")
+
+
+@dataclass(frozen=True)
+class Common:
+    """Flags that every command shares."""
+
+    out: str = opt("runs/out", "output folder (or file, for sample/evaluate)")
+    seed: int = opt(0, "random seed; every random draw derives from it")
+    device: str = opt("cpu", "torch device: cpu, cuda or cuda:N")
+
+
+@dataclass(frozen=True)
+class Overwrite:
+    overwrite: bool = opt(False, "replace what --out holds instead of refusing")
+
+
+@dataclass(frozen=True)
+class RunFlags(Overwrite):
+    resume: bool = opt(False, "continue the run held in --out (its config must match)")
+
+
+@dataclass(frozen=True)
+class Optim:
+    steps: int = opt(2000, "training steps")
+    batch_size: int = opt(256, "batch size")
+    lr: float = opt(1e-3, "peak learning rate (Adam)")
+    warmup: int = opt(100, "linear learning-rate warm-up steps")
+    grad_clip: float = opt(1.0, "gradient-norm clipping threshold")
+    ema_decay: float = opt(0.999, "EMA decay of the weights used for sampling")
+    checkpoint_every: int = opt(500, "steps between checkpoints")
+    log_every: int = opt(50, "steps between metrics.jsonl lines")
+    loss: str = opt("l2", f"regression loss: {', '.join(LOSSES)}")
+
+    def settings(self) -> TrainSettings:
+        return TrainSettings(
+            steps=self.steps,
+            lr=self.lr,
+            warmup=self.warmup,
+            grad_clip=self.grad_clip,
+            ema_decay=self.ema_decay,
+            checkpoint_every=self.checkpoint_every,
+            log_every=self.log_every,
+            seed=self.seed,
+        )
+
+    def _check_optim(self) -> None:
+        _check_positive_int(self, "steps", "batch_size", "checkpoint_every", "log_every")
+        _check_choice(self, "loss", LOSSES)
+        if not (isinstance(self.lr, float | int) and self.lr > 0 and math.isfinite(self.lr)):
+            raise BadInput(f"--lr must be a positive number, got {self.lr!r}")
+        self.settings()
+
+
+@dataclass(frozen=True)
+class Solver:
+    solver: str = opt("rk4", f"ODE solver: {', '.join(SOLVERS)}")
+    solver_steps: int = opt(50, "steps of a fixed-step solver (NFE = steps x stages)")
+    rtol: float = opt(1e-5, "relative tolerance of dopri5")
+    atol: float = opt(1e-5, "absolute tolerance of dopri5")
+
+    def solver_spec(self) -> SolverSpec:
+        return SolverSpec(self.solver, self.solver_steps, self.rtol, self.atol)
+
+
+@dataclass(frozen=True)
+class TrainConfig(Optim, RunFlags, Common):
+    """Train a velocity model: 1-RF on (source, data), or k-RF on stored pairs."""
+
+    data: str = opt("8gaussians", "target dataset name or .npy/.csv point file")
+    source: str = opt("gaussian", "source dataset (pi0) name or point file")
+    pairs: str | None = opt(None, "pair folder from `reflow`: train k-RF on it instead")
+    init: str | None = opt(None, "model folder to start from; default: the pairs' teacher, or scratch")
+    hidden: int = opt(256, "MLP width")
+    layers: int = opt(3, "MLP hidden layers")
+
+    def __post_init__(self) -> None:
+        _check_device(self)
+        self._check_optim()
+        _check_positive_int(self, "hidden", "layers")
+
+
+@dataclass(frozen=True)
+class DistillConfig(Optim, RunFlags, Common):
+    """Distill a k-RF into a one-step (k = 1) or k-step student from stored pairs."""
+
+    pairs: str | None = opt(None, "pair folder from `reflow` (required)")
+    init: str | None = opt(None, "model folder to start from; default: the pairs' teacher")
+    k: int = opt(1, "number of student steps (t drawn from {0, 1/k, ...})")
+
+    def __post_init__(self) -> None:
+        _check_device(self)
+        self._check_optim()
+        _check_positive_int(self, "k")
+        if not self.pairs:
+            raise BadInput("--pairs is required: a pair folder made by `bezier-distill reflow`")
+
+
+@dataclass(frozen=True)
+class ReflowConfig(Solver, RunFlags, Common):
+    """Generate reflow pairs (z0, teacher ODE(z0)) as resumable shards."""
+
+    model: str | None = opt(None, "teacher model folder (required)")
+    source: str | None = opt(None, "source dataset; default: the teacher's training source")
+    n_pairs: int = opt(20000, "number of pairs")
+    shard_size: int = opt(5000, "pairs per shard")
+
+    def __post_init__(self) -> None:
+        _check_device(self)
+        _check_positive_int(self, "n_pairs", "shard_size")
+        self.solver_spec()
+        if not self.model:
+            raise BadInput("--model is required: the teacher's model folder")
+
+
+@dataclass(frozen=True)
+class SampleConfig(Solver, Overwrite, Common):
+    """Draw samples from a model with a chosen solver; write .npy (+ .png, .json)."""
+
+    out: str = opt("samples.npy", "output .npy file (a .json and, for 2-D, a .png beside it)")
+    model: str | None = opt(None, "model folder (required)")
+    source: str | None = opt(None, "source dataset; default: the model's training source")
+    n: int = opt(2000, "number of samples")
+
+    def __post_init__(self) -> None:
+        _check_device(self)
+        _check_positive_int(self, "n")
+        self.solver_spec()
+        if not self.model:
+            raise BadInput("--model is required: a model folder")
+
+
+@dataclass(frozen=True)
+class EvaluateConfig(Solver, Overwrite, Common):
+    """Score a model's samples against the data, beside the noise floor."""
+
+    out: str | None = opt(None, "write the report to this .json file too")
+    model: str | None = opt(None, "model folder (required)")
+    data: str | None = opt(None, "reference dataset; default: the model's training data")
+    source: str | None = opt(None, "source dataset; default: the model's training source")
+    n: int = opt(2000, "number of samples (and of reference points)")
+
+    def __post_init__(self) -> None:
+        _check_device(self)
+        _check_positive_int(self, "n")
+        self.solver_spec()
+        if not self.model:
+            raise BadInput("--model is required: a model folder")
+
+
+@dataclass(frozen=True)
+class DemoConfig(RunFlags, Common):
+    """1-RF -> pairs -> 2-RF -> distill on a 2-D dataset, with a table and plots."""
+
+    data: str = opt("8gaussians", "target dataset name or point file")
+    source: str = opt("gaussian", "source dataset name or point file")
+    steps: int = opt(3000, "training steps of each stage")
+    batch_size: int = opt(512, "batch size of each stage")
+    n_pairs: int = opt(20000, "reflow pairs")
+    n_eval: int = opt(2000, "evaluation samples")
+
+    def __post_init__(self) -> None:
+        _check_device(self)
+        _check_positive_int(self, "steps", "batch_size", "n_pairs", "n_eval")
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    if annotation is Any:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, annotation)
+
+
+def load(cls: type, toml_path: str | None = None, overrides: dict[str, Any] | None = None):
+    """Build ``cls`` from an optional TOML file, then ``overrides`` (None values ignored)."""
+    values: dict[str, Any] = {}
+    if toml_path is not None:
+        path = Path(toml_path)
+        try:
+            values = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise BadInput(f"config file {path} does not exist") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise BadInput(f"config file {path} cannot be read ({e})") from None
+        except tomllib.TOMLDecodeError as e:
+            raise BadInput(f"config file {path} is not valid TOML ({e})") from None
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        if key not in hints:
+            raise BadInput(
+                f"unknown config key {key!r} for {cls.__name__}; known keys: {', '.join(sorted(hints))}"
+            )
+        if not _type_ok(value, hints[key]):
+            raise BadInput(f"config key {key!r} must be of type {hints[key]}, got {value!r}")
+    return cls(**values)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The resolved config as a JSON-ready dict (without the run flags)."""
+    d = dataclasses.asdict(cfg)
+    d.pop("resume", None)
+    d.pop("overwrite", None)
+    return d

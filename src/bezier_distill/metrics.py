@@ -1,0 +1,288 @@
+"""Sample-quality metrics between point sets.
+
+All metrics take ``x`` of shape ``(N, *D)`` and ``y`` of shape ``(M, *D)`` (tensors or
+array-likes); trailing dimensions are flattened, so ``x`` becomes ``(N, F)`` with
+``F = prod(D)``, and all arithmetic is done in float64. Each returns a Python float.
+
+* :func:`w2`: exact 2-Wasserstein distance (POT network simplex).
+* :func:`energy_distance`: energy distance, unbiased within-set terms.
+* :func:`mmd_rbf`: unbiased squared MMD with a sum of fixed-bandwidth RBF kernels.
+* :func:`gaussian_frechet`: Frechet distance between fitted Gaussians (FID formula).
+* :func:`noise_floor`: a metric's value between two independent draws of the true
+  distribution, i.e. the score of a perfect model at that sample size.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+import ot
+import torch
+from torch import Tensor
+
+from bezier_distill.errors import BadInput
+
+__all__ = ["energy_distance", "gaussian_frechet", "mmd_rbf", "noise_floor", "w2"]
+
+# Elements per chunk of a pairwise-distance block (float64): 2**20 * 8 B = 8 MiB. Small
+# blocks keep the memory flat (10k x 10k points need a few tens of MiB beyond the inputs)
+# and are faster than large ones (fewer page faults, better cache use).
+_CHUNK_ELEMS = 2**20
+
+# Up to this many features, distances are computed from exact coordinate differences
+# (accurate to round-off); above it, through matrix products (fast, ~1e-8 relative noise).
+_EXACT_MAX_FEATURES = 16
+
+# POT network-simplex result code for an optimal solution.
+_EMD_OPTIMAL = 1
+
+
+def _flat64(a: Any, name: str) -> Tensor:
+    """``a`` as a CPU float64 tensor ``(N, F)`` (trailing dims flattened)."""
+    t = a.detach() if isinstance(a, Tensor) else torch.as_tensor(np.asarray(a))
+    if t.ndim < 1:
+        raise BadInput(f"{name} must have shape (N, ...), got a scalar")
+    t = t.to(device="cpu", dtype=torch.float64)
+    return t.reshape(t.shape[0], -1) if t.ndim != 2 else t
+
+
+def _pair(x: Any, y: Any, min_rows: int = 1) -> tuple[Tensor, Tensor]:
+    """Flatten ``x``/``y`` to float64 ``(N, F)``/``(M, F)``; check sizes and finiteness."""
+    xf, yf = _flat64(x, "x"), _flat64(y, "y")
+    if xf.shape[1] != yf.shape[1]:
+        raise BadInput(
+            f"x and y have different feature sizes after flattening: {xf.shape[1]} vs {yf.shape[1]}"
+        )
+    for name, t in (("x", xf), ("y", yf)):
+        if t.shape[0] < min_rows:
+            raise BadInput(f"{name} needs at least {min_rows} points, got {t.shape[0]}")
+        if not bool(torch.isfinite(t).all()):
+            raise BadInput(f"{name} contains NaN or Inf")
+    return xf, yf
+
+
+def w2(x: Any, y: Any, *, num_iter_max: int = 1_000_000) -> float:
+    """Exact 2-Wasserstein distance between the empirical measures of ``x`` and ``y``.
+
+    Uniform weights ``1/N`` and ``1/M``, squared-Euclidean cost in float64, solved with
+    ``ot.emd2`` (network simplex); returns ``sqrt`` of the optimal cost. About 0.5 s for
+    2,000 vs 2,000 points; memory and time grow with ``N * M``.
+
+    Args:
+        x: ``(N, *D)`` points.
+        y: ``(M, *D)`` points.
+        num_iter_max: iteration cap of the network simplex (POT's ``numItermax``).
+
+    Raises:
+        BadInput: mismatched feature sizes, empty sets or non-finite values.
+        RuntimeError: the solver did not reach an optimal solution (e.g. ``numItermax``
+            was reached); POT's own warning is turned into this error.
+    """
+    if isinstance(num_iter_max, bool) or not isinstance(num_iter_max, Integral) or num_iter_max < 1:
+        raise BadInput(f"num_iter_max must be a positive integer, got {num_iter_max!r}")
+    xf, yf = _pair(x, y)
+    cost = _sq_dists(xf, yf).numpy()
+    a = np.full(xf.shape[0], 1.0 / xf.shape[0])
+    b = np.full(yf.shape[0], 1.0 / yf.shape[0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value, log = ot.emd2(a, b, cost, numItermax=int(num_iter_max), log=True)
+    code = int(log["result_code"])
+    if code != _EMD_OPTIMAL:
+        raise RuntimeError(
+            f"exact W2 (ot.emd2) did not converge: {log['warning']} "
+            f"(result code {code}, numItermax={num_iter_max}); raise num_iter_max"
+        )
+    for w in caught:  # pass on anything unrelated to the solver status
+        if str(w.message) != str(log["warning"]):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return math.sqrt(max(float(value), 0.0))
+
+
+def _cdist(a: Tensor, b: Tensor) -> Tensor:
+    """Euclidean distances ``(N, M)``; exact differences for few features, else BLAS."""
+    if a.shape[1] <= _EXACT_MAX_FEATURES:
+        return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
+    return torch.cdist(a, b)
+
+
+def _sq_dists(a: Tensor, b: Tensor) -> Tensor:
+    """Squared Euclidean distances ``(N, M)`` float64, C-contiguous, ``>= 0``.
+
+    Summed per feature from exact differences when there are few features (so e.g.
+    ``|x_i - (x_i + c)|^2 == |c|^2`` to round-off), else via ``|a|^2 + |b|^2 - 2 a.b``.
+    """
+    if a.shape[1] <= _EXACT_MAX_FEATURES:
+        out = torch.zeros(a.shape[0], b.shape[0], dtype=torch.float64)
+        for k in range(a.shape[1]):
+            out += (a[:, k, None] - b[None, :, k]).square()
+        return out
+    out = a.square().sum(1)[:, None] + b.square().sum(1)[None, :] - 2.0 * (a @ b.T)
+    return out.clamp_(min=0.0).contiguous()
+
+
+def _pairwise_sum(a: Tensor, b: Tensor, fn: Callable[[Tensor], Tensor], *, same: bool = False) -> float:
+    """``sum_{i,j} fn(|a_i - b_j|)`` in float64, computed in row chunks of ``a``.
+
+    With ``same=True`` (``b`` is ``a``) the sum runs over ``i != j`` only; it is computed
+    as twice the sum over ``i < j``. Each chunk's distance block has at most
+    ``_CHUNK_ELEMS`` entries; ``fn`` may work in place on the block it is given.
+    """
+    n, m = a.shape[0], b.shape[0]
+    rows = max(1, _CHUNK_ELEMS // max(m, 1))
+    total = torch.zeros((), dtype=torch.float64)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        if same:
+            # rows i in [start, stop) against columns j >= start; keep j > i only
+            vals = fn(_cdist(a[start:stop], b[start:])).triu_(1)
+            total += 2.0 * vals.sum()
+        else:
+            total += fn(_cdist(a[start:stop], b)).sum()
+    return float(total)
+
+
+def energy_distance(x: Any, y: Any) -> float:
+    """Energy distance ``2 E|X-Y| - E|X-X'| - E|Y-Y'|`` (Euclidean norms, float64).
+
+    The cross term averages over all ``N * M`` pairs; the within-set terms are the unbiased
+    U-statistics that exclude the ``i == j`` pairs (divide by ``N (N - 1)``). The estimate
+    is therefore unbiased for the population value (the squared energy distance of
+    Szekely & Rizzo), which is ``>= 0`` and zero only for equal distributions, but the
+    estimate itself can come out slightly negative when both sets come from the same
+    distribution. Computed with ``torch.cdist`` in row chunks (8 MiB blocks), so 10k x
+    10k points need well under 1 GB.
+
+    Args:
+        x: ``(N, *D)`` points, ``N >= 2``.
+        y: ``(M, *D)`` points, ``M >= 2``.
+
+    Raises:
+        BadInput: mismatched feature sizes, fewer than 2 points, or non-finite values.
+    """
+    xf, yf = _pair(x, y, min_rows=2)
+    n, m = xf.shape[0], yf.shape[0]
+
+    def ident(d: Tensor) -> Tensor:
+        return d
+
+    exy = _pairwise_sum(xf, yf, ident) / (n * m)
+    exx = _pairwise_sum(xf, xf, ident, same=True) / (n * (n - 1))
+    eyy = _pairwise_sum(yf, yf, ident, same=True) / (m * (m - 1))
+    return 2.0 * exy - exx - eyy
+
+
+def mmd_rbf(x: Any, y: Any, *, bandwidths: Sequence[float] = (0.5, 1.0, 2.0, 4.0, 8.0)) -> float:
+    """Unbiased squared MMD with the kernel ``k(a, b) = sum_s exp(-|a-b|^2 / (2 s^2))``.
+
+    The bandwidths ``s`` are fixed, in data units (not rescaled by a median heuristic),
+    so values are comparable across models on the same dataset. The within-set averages
+    exclude ``i == j`` (U-statistic), so the estimate is unbiased and can be slightly
+    negative when ``x`` and ``y`` come from the same distribution. Chunked like
+    :func:`energy_distance`.
+
+    Args:
+        x: ``(N, *D)`` points, ``N >= 2``.
+        y: ``(M, *D)`` points, ``M >= 2``.
+        bandwidths: one or more positive, finite kernel widths ``s``.
+
+    Raises:
+        BadInput: bad bandwidths, mismatched feature sizes, fewer than 2 points, or
+            non-finite values.
+    """
+    try:
+        bws = [float(s) for s in bandwidths]
+    except (TypeError, ValueError):
+        raise BadInput(f"bandwidths must be a sequence of numbers, got {bandwidths!r}") from None
+    if not bws or not all(math.isfinite(s) and s > 0 for s in bws):
+        raise BadInput(f"bandwidths must be positive finite numbers, got {bandwidths!r}")
+    xf, yf = _pair(x, y, min_rows=2)
+    n, m = xf.shape[0], yf.shape[0]
+    gammas = [1.0 / (2.0 * s * s) for s in bws]
+
+    def kernel(d: Tensor) -> Tensor:  # in place on the distance block d
+        d2 = d.square_()
+        out = torch.mul(d2, -gammas[0]).exp_()
+        if len(gammas) > 1:
+            tmp = torch.empty_like(d2)
+            for g in gammas[1:]:
+                out += torch.mul(d2, -g, out=tmp).exp_()
+        return out
+
+    kxy = _pairwise_sum(xf, yf, kernel) / (n * m)
+    kxx = _pairwise_sum(xf, xf, kernel, same=True) / (n * (n - 1))
+    kyy = _pairwise_sum(yf, yf, kernel, same=True) / (m * (m - 1))
+    return kxx + kyy - 2.0 * kxy
+
+
+def _psd_sqrt(cov: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a symmetric PSD matrix (eigenvalues clipped at 0)."""
+    vals, vecs = np.linalg.eigh(cov)
+    return (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T
+
+
+def gaussian_frechet(x: Any, y: Any) -> float:
+    """Frechet distance between Gaussians fitted to ``x`` and ``y`` (the FID formula).
+
+    ``|mu_x - mu_y|^2 + tr(S_x + S_y - 2 (S_x^{1/2} S_y S_x^{1/2})^{1/2})`` with sample
+    means and unbiased (``ddof=1``) sample covariances in float64. The trace of the matrix
+    square root is computed from the eigenvalues of the symmetric PSD matrix
+    ``S_x^{1/2} S_y S_x^{1/2}`` (``numpy.linalg.eigh``, negative round-off eigenvalues
+    clipped to 0); this equals ``tr sqrtm(S_x S_y)`` of the usual ``scipy.linalg.sqrtm``
+    implementation but has no complex round-off parts to discard and never warns, also
+    for singular covariances (e.g. fewer points than dimensions). Clipped at 0.
+
+    Args:
+        x: ``(N, *D)`` points, ``N >= 2``.
+        y: ``(M, *D)`` points, ``M >= 2``.
+
+    Raises:
+        BadInput: mismatched feature sizes, fewer than 2 points, or non-finite values.
+    """
+    xf, yf = _pair(x, y, min_rows=2)
+    xn, yn = xf.numpy(), yf.numpy()
+    mu_x, mu_y = xn.mean(0), yn.mean(0)
+    cx = xn - mu_x
+    cy = yn - mu_y
+    s_x = (cx.T @ cx) / (xn.shape[0] - 1)
+    s_y = (cy.T @ cy) / (yn.shape[0] - 1)
+    root_x = _psd_sqrt(s_x)
+    mid = root_x @ s_y @ root_x
+    mid = 0.5 * (mid + mid.T)
+    tr_cross = float(np.sqrt(np.clip(np.linalg.eigvalsh(mid), 0.0, None)).sum())
+    diff = mu_x - mu_y
+    value = float(diff @ diff) + float(np.trace(s_x) + np.trace(s_y)) - 2.0 * tr_cross
+    return max(value, 0.0)
+
+
+def noise_floor(
+    dist_sampler: Callable[[int, torch.Generator], Tensor],
+    n: int,
+    metric: Callable[[Tensor, Tensor], float],
+    *,
+    seed: int,
+) -> float:
+    """The ``metric`` between two independent size-``n`` draws of the true distribution.
+
+    Draws ``x = dist_sampler(n, g0)`` and ``y = dist_sampler(n, g1)`` with two fresh CPU
+    generators seeded ``seed`` and ``seed + 1``; returns ``float(metric(x, y))``. This is
+    what a perfect model would score at sample size ``n`` (finite-sample noise), e.g.
+    ``noise_floor(dist.sample, 2000, w2, seed=0)``.
+
+    Raises:
+        BadInput: ``n`` is not a positive integer or ``seed`` is not an integer.
+    """
+    if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
+        raise BadInput(f"number of samples must be a positive integer, got {n!r}")
+    if isinstance(seed, bool) or not isinstance(seed, Integral):
+        raise BadInput(f"seed must be an integer, got {seed!r}")
+    g0 = torch.Generator().manual_seed(int(seed))
+    g1 = torch.Generator().manual_seed(int(seed) + 1)
+    x = dist_sampler(int(n), g0)
+    y = dist_sampler(int(n), g1)
+    return float(metric(x, y))

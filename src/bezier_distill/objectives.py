@@ -1,0 +1,63 @@
+"""Training objectives: velocity matching (rectified flow) and distillation.
+
+Each objective is a pure function of a model and a batch returning a scalar
+loss; the training loop does not know which one it runs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from .errors import BadInput
+from .interpolants import straight
+
+LOSSES = ("l2", "l1", "pseudo_huber")
+T_EPS = 1e-3  # t ~ U[T_EPS, 1] for velocity matching, as in the reference code
+
+
+def regression(pred: Tensor, target: Tensor, kind: str = "l2") -> Tensor:
+    """Mean per-sample distance between ``pred`` and ``target`` ``(B, *D)``.
+
+    ``l2``: mean squared error; ``l1``: mean absolute error; ``pseudo_huber``:
+    ``sqrt(||d||^2 + c^2) - c`` with ``c = 0.00054 sqrt(D)`` (per sample).
+    """
+    diff = (pred - target).flatten(1)
+    if kind == "l2":
+        return diff.pow(2).mean()
+    if kind == "l1":
+        return diff.abs().mean()
+    if kind == "pseudo_huber":
+        c = 0.00054 * math.sqrt(diff.shape[1])
+        return (torch.sqrt(diff.pow(2).sum(1) + c * c) - c).mean()
+    raise BadInput(f"unknown loss {kind!r}: choose one of {', '.join(LOSSES)}")
+
+
+def sample_time(batch: int, generator: torch.Generator, *, device="cpu") -> Tensor:
+    """``t ~ U[T_EPS, 1]`` of shape ``(batch,)``."""
+    u = torch.rand(batch, generator=generator, device=device)
+    return T_EPS + (1 - T_EPS) * u
+
+
+def velocity_matching(model: nn.Module, x0: Tensor, x1: Tensor, t: Tensor, *, loss: str = "l2") -> Tensor:
+    """L_RF (METHOD.md section 1): ``|| (x1 - x0) - v(x_t, t) ||^2`` on the straight path."""
+    p = straight(x0, x1, t)
+    return regression(model(p.x_t, t), p.dx_t, loss)
+
+
+def grid_time(batch: int, k: int, generator: torch.Generator, *, device="cpu") -> Tensor:
+    """``t`` drawn uniformly from the grid ``{0, 1/k, ..., (k-1)/k}``, shape ``(batch,)``."""
+    if not isinstance(k, int) or k < 1:
+        raise BadInput(f"number of distillation steps k must be a positive integer, got {k!r}")
+    return torch.randint(0, k, (batch,), generator=generator, device=device).float() / k
+
+
+def distillation(model: nn.Module, z0: Tensor, z1: Tensor, t: Tensor, *, loss: str = "l2") -> Tensor:
+    """L_D (METHOD.md section 3) at grid times ``t``: ``|| (z1 - z0) - v(x_t, t) ||``.
+
+    With ``t = 0`` this is one-step distillation ``T(z0) = z0 + v(z0, 0)``; with
+    ``t`` from :func:`grid_time` it is k-step distillation.
+    """
+    return velocity_matching(model, z0, z1, t, loss=loss)

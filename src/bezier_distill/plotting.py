@@ -1,0 +1,73 @@
+"""PNG figures: sample scatters per method and ODE trajectories (2-D data)."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+from .storage import atomic_write_bytes  # noqa: E402
+
+
+def _save(fig, path: str | Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _limits(arrays: list[Tensor]) -> tuple[float, float]:
+    lo = min(float(a.quantile(0.005)) for a in arrays)
+    hi = max(float(a.quantile(0.995)) for a in arrays)
+    pad = 0.1 * (hi - lo)
+    return lo - pad, hi + pad
+
+
+def scatter_panels(panels: dict[str, Tensor], path: str | Path, *, reference: Tensor | None = None) -> None:
+    """One scatter per entry of ``panels`` (title -> ``(N, 2)`` points), same axes for all.
+
+    ``reference`` (the data) is drawn first as its own panel when given.
+    """
+    items = ([("data", reference)] if reference is not None else []) + list(panels.items())
+    cols = min(4, len(items))
+    rows = math.ceil(len(items) / cols)
+    lim = _limits([p.flatten() for _, p in items])
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.flat[len(items) :]:
+        ax.axis("off")
+    for ax, (title, pts) in zip(axes.flat, items):
+        pts = pts.detach().cpu()
+        ax.scatter(pts[:, 0], pts[:, 1], s=1.5, alpha=0.5, color="black" if title == "data" else "C0")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlim(*lim)
+        ax.set_ylim(*lim)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    _save(fig, path)
+
+
+def trajectory_panels(panels: dict[str, Tensor], path: str | Path, *, lines: int = 200) -> None:
+    """ODE paths per entry of ``panels`` (title -> ``(T, B, 2)``): start in grey, end in blue."""
+    cols = len(panels)
+    lim = _limits([p.flatten() for p in panels.values()])
+    fig, axes = plt.subplots(1, cols, figsize=(3.8 * cols, 3.8), squeeze=False)
+    for ax, (title, traj) in zip(axes.flat, panels.items()):
+        traj = traj.detach().cpu()[:, :lines]
+        ax.plot(traj[:, :, 0], traj[:, :, 1], color="C1", alpha=0.25, lw=0.6)
+        ax.scatter(traj[0, :, 0], traj[0, :, 1], s=3, color="grey", label="x0")
+        ax.scatter(traj[-1, :, 0], traj[-1, :, 1], s=3, color="C0", label="x1")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlim(*lim)
+        ax.set_ylim(*lim)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes.flat[0].legend(loc="lower left", fontsize=7, markerscale=3)
+    _save(fig, path)

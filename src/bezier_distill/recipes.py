@@ -1,0 +1,236 @@
+"""Recipes: one function per command, each a library call behind a thin CLI.
+
+Training recipes differ only in the coupling they draw from and the objective
+they fit; all of them run :func:`bezier_distill.training.train`.
+
+* ``run_train``: 1-RF on an independent coupling, or k-RF on stored pairs.
+* ``run_reflow``: generate pairs from a teacher (the reflow coupling).
+* ``run_distill``: one-step / k-step distillation on stored pairs.
+* ``run_sample`` and ``run_evaluate``: samples with counted NFE, and their scores.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import (
+    DistillConfig,
+    EvaluateConfig,
+    ReflowConfig,
+    SampleConfig,
+    TrainConfig,
+    to_dict,
+)
+from .couplings import IndependentCoupling, PairDataset, PairSpec, generate_pairs
+from .data import get_distribution
+from .errors import BadInput
+from .evaluation import evaluate, noise_floor, reference, source_draw
+from .models import build_model, from_pretrained, model_fingerprint, resolve_model_dir
+from .objectives import distillation, grid_time, sample_time, velocity_matching
+from .seeding import make_generator
+from .solvers import solve
+from .storage import atomic_write_bytes, atomic_write_json, prepare_out_dir, read_json
+from .training import train
+
+# Keys that may change when a run is resumed (more steps, another device).
+RESUMABLE_CHANGES = {"steps", "device", "out"}
+
+
+def start_run(cfg) -> bool:
+    """Prepare ``cfg.out`` and write its ``config.json``; return whether the run resumes."""
+    resume = prepare_out_dir(cfg.out, resume=cfg.resume, overwrite=cfg.overwrite)
+    path = Path(cfg.out) / "config.json"
+    current = to_dict(cfg)
+    if resume:
+        old = read_json(path, what="run config")
+        differs = sorted(k for k in current if k not in RESUMABLE_CHANGES and old.get(k) != current[k])
+        if differs:
+            raise BadInput(f"cannot resume {cfg.out}: its run used other settings for {', '.join(differs)}")
+    atomic_write_json(path, current)
+    return resume
+
+
+def provenance(model_dir: str | Path) -> dict:
+    """The source and data a model was trained on, traced through pair folders to 1-RF.
+
+    Returns ``{"source": ..., "data": ...}``; empty when the model folder has no
+    run config beside it (e.g. a model folder copied on its own).
+    """
+    run_dir = resolve_model_dir(model_dir).parent
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        return {}
+    cfg = read_json(config_path, what="run config")
+    if cfg.get("pairs"):
+        manifest = read_json(Path(cfg["pairs"]) / "manifest.json", what="pair manifest")
+        return provenance(manifest["teacher"])
+    return {k: cfg[k] for k in ("source", "data") if k in cfg}
+
+
+def _check_shape(model: nn.Module, shape: tuple[int, ...], what: str) -> None:
+    if tuple(model.data_shape) != tuple(shape):
+        raise BadInput(
+            f"model expects data of shape {tuple(model.data_shape)} but {what} has shape {tuple(shape)}"
+        )
+
+
+def _resolve_init(init: str | None, default: str | None) -> str | None:
+    choice = init or default
+    return None if choice in (None, "scratch") else choice
+
+
+def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
+    """1-RF on (source, data), or k-RF on a pair folder; returns the EMA model."""
+    if cfg.pairs:
+        pairs = PairDataset(cfg.pairs)
+        draw, shape = pairs.sample, pairs.data_shape
+        init = _resolve_init(cfg.init, pairs.manifest["teacher"])
+    else:
+        coupling = IndependentCoupling(get_distribution(cfg.source), get_distribution(cfg.data))
+        draw, shape = coupling.sample, (coupling.target.dim,)
+        init = _resolve_init(cfg.init, None)
+    if init is not None:
+        model = from_pretrained(init)
+    else:
+        model = build_model("mlp", dim=shape[0], hidden=cfg.hidden, layers=cfg.layers)
+    _check_shape(model, shape, "the training data")
+    resume = start_run(cfg)
+    device = cfg.device
+
+    def loss_fn(model: nn.Module, g: torch.Generator) -> torch.Tensor:
+        x0, x1 = draw(cfg.batch_size, g)
+        t = sample_time(cfg.batch_size, g)
+        return velocity_matching(model, x0.to(device), x1.to(device), t.to(device), loss=cfg.loss)
+
+    name = "k-RF" if cfg.pairs else "1-RF"
+    return train(
+        model,
+        loss_fn,
+        cfg.settings(),
+        cfg.out,
+        resume=resume,
+        device=device,
+        progress=progress,
+        desc=name,
+    )
+
+
+def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
+    """Distill on a pair folder into a ``cfg.k``-step student; returns the EMA model."""
+    pairs = PairDataset(cfg.pairs)
+    model = from_pretrained(_resolve_init(cfg.init, pairs.manifest["teacher"]))
+    _check_shape(model, pairs.data_shape, f"pair folder {cfg.pairs}")
+    resume = start_run(cfg)
+    device = cfg.device
+
+    def loss_fn(model: nn.Module, g: torch.Generator) -> torch.Tensor:
+        z0, z1 = pairs.sample(cfg.batch_size, g)
+        t = grid_time(cfg.batch_size, cfg.k, g)
+        return distillation(model, z0.to(device), z1.to(device), t.to(device), loss=cfg.loss)
+
+    return train(
+        model,
+        loss_fn,
+        cfg.settings(),
+        cfg.out,
+        resume=resume,
+        device=device,
+        progress=progress,
+        desc=f"distill k={cfg.k}",
+    )
+
+
+def run_reflow(cfg: ReflowConfig, *, progress: bool = True) -> dict:
+    """Generate reflow pairs from ``cfg.model``; returns the pair manifest."""
+    teacher = from_pretrained(cfg.model)
+    source = get_distribution(cfg.source or provenance(cfg.model).get("source", "gaussian"))
+    _check_shape(teacher, (source.dim,), f"source {source.name!r}")
+    spec = PairSpec(
+        teacher=str(resolve_model_dir(cfg.model).resolve()),
+        teacher_sha256=model_fingerprint(cfg.model),
+        source=source.name,
+        solver=to_dict(cfg.solver_spec()),
+        n_pairs=cfg.n_pairs,
+        shard_size=cfg.shard_size,
+        seed=cfg.seed,
+    )
+    start_run(cfg)
+    return generate_pairs(teacher, source, cfg.out, spec, device=cfg.device, progress=progress)
+
+
+def _sources(cfg, model_dir: str) -> dict:
+    found = provenance(model_dir)
+    source = cfg.source or found.get("source", "gaussian")
+    data = getattr(cfg, "data", None) or found.get("data")
+    return {"source": source, "data": data}
+
+
+def _prepare_out_file(path: Path, overwrite: bool, suffix: str) -> Path:
+    if path.suffix != suffix:
+        raise BadInput(f"--out must be a {suffix} file, got {path}")
+    if path.exists() and not overwrite:
+        raise BadInput(f"{path} already exists; pass --overwrite to replace it")
+    if not path.parent.is_dir():
+        try:
+            path.parent.mkdir(parents=True)
+        except OSError as e:
+            raise BadInput(f"cannot create folder {path.parent} ({e.strerror})") from None
+    return path
+
+
+def run_sample(cfg: SampleConfig) -> dict:
+    """Write ``cfg.n`` samples to ``cfg.out`` (.npy) with a .json of their provenance."""
+    model = from_pretrained(cfg.model, device=cfg.device)
+    source = get_distribution(_sources(cfg, cfg.model)["source"])
+    _check_shape(model, (source.dim,), f"source {source.name!r}")
+    out = _prepare_out_file(Path(cfg.out), cfg.overwrite, ".npy")
+    x0 = source.sample(cfg.n, make_generator(cfg.seed, 0)).to(cfg.device)
+    start = time.perf_counter()
+    result = solve(model, x0, cfg.solver_spec())
+    info = {
+        **to_dict(cfg),
+        "source": source.name,
+        "nfe": result.nfe,
+        "seconds": round(time.perf_counter() - start, 4),
+    }
+    buf = io.BytesIO()
+    np.save(buf, result.x.cpu().numpy())
+    atomic_write_bytes(out, buf.getvalue())
+    atomic_write_json(out.with_suffix(".json"), info)
+    if source.dim == 2:
+        from .plotting import scatter_panels
+
+        scatter_panels(
+            {f"{cfg.solver_spec().describe()} (NFE {result.nfe})": result.x.cpu()},
+            out.with_suffix(".png"),
+        )
+    return info
+
+
+def run_evaluate(cfg: EvaluateConfig) -> dict:
+    """Score a model's samples (W2, energy, straightness, NFE, time) beside the noise floor."""
+    model = from_pretrained(cfg.model, device=cfg.device)
+    names = _sources(cfg, cfg.model)
+    if names["data"] is None:
+        raise BadInput(f"--data is required: {cfg.model} records no training data")
+    source, target = get_distribution(names["source"]), get_distribution(names["data"])
+    _check_shape(model, (target.dim,), f"dataset {target.name!r}")
+    out = _prepare_out_file(Path(cfg.out), cfg.overwrite, ".json") if cfg.out else None
+    x0 = source_draw(source, cfg.n, cfg.seed).to(cfg.device)
+    scores, _ = evaluate(model, x0, reference(target, cfg.n, cfg.seed), cfg.solver_spec())
+    report = {
+        **to_dict(cfg),
+        "source": source.name,
+        "data": target.name,
+        "scores": scores.as_dict(),
+        "noise_floor": noise_floor(target, cfg.n, cfg.seed),
+    }
+    if out is not None:
+        atomic_write_json(out, report)
+    return report

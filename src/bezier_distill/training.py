@@ -1,0 +1,195 @@
+"""The one training loop every recipe uses.
+
+A recipe supplies ``loss_fn(model, generator) -> scalar``, which draws its own
+batch from the per-step generator. Because that generator is derived from
+``(seed, step)``, a run resumed from a checkpoint draws exactly the batches the
+uninterrupted run drew, and reaches the same weights.
+
+Adam with linear warm-up, gradient clipping, an EMA copy (used for sampling),
+atomic checkpoints every ``checkpoint_every`` steps, a progress bar with loss
+and ETA, and ``metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from .errors import BadInput
+from .models import save_pretrained
+from .seeding import make_generator
+from .storage import atomic_write_bytes
+
+CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+
+
+class TrainingDiverged(BadInput):
+    """The loss became NaN or Inf; the last good checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation settings shared by every recipe."""
+
+    steps: int = 2000
+    lr: float = 1e-3
+    warmup: int = 100
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    checkpoint_every: int = 500
+    log_every: int = 50
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "checkpoint_every", "log_every"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise BadInput(f"{name} must be a positive integer, got {value!r}")
+        if not isinstance(self.warmup, int) or self.warmup < 0:
+            raise BadInput(f"warmup must be a non-negative integer, got {self.warmup!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise BadInput(f"lr must be a positive number, got {self.lr!r}")
+        if not 0 <= self.ema_decay < 1:
+            raise BadInput(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        if not self.grad_clip > 0:
+            raise BadInput(f"grad_clip must be positive, got {self.grad_clip!r}")
+
+
+def _lr_at(settings: TrainSettings, step: int) -> float:
+    if settings.warmup == 0:
+        return settings.lr
+    return settings.lr * min(1.0, step / settings.warmup)
+
+
+@torch.no_grad()
+def _ema_update(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
+    """EMA with warm-up: the effective decay is ``min(decay, (1 + step) / (10 + step))``."""
+    decay = min(decay, (1 + step) / (10 + step))
+    for e, p in zip(ema.parameters(), model.parameters()):
+        e.lerp_(p, 1 - decay)
+
+
+def _save_checkpoint(path: Path, step: int, model, ema, optimizer) -> None:
+    buf = io.BytesIO()
+    torch.save(
+        {
+            "step": step,
+            "model": model.state_dict(),
+            "ema": ema.state_dict(),
+            "optimizer": optimizer.state_dict(),
+        },
+        buf,
+    )
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _load_checkpoint(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure to read means a corrupt file
+        raise BadInput(f"checkpoint {path} is corrupt ({type(e).__name__})") from None
+
+
+def _trim_metrics(path: Path, last_step: int) -> None:
+    """Drop log lines written after the checkpoint we resume from."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= last_step:
+                kept.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            continue
+    atomic_write_bytes(path, ("\n".join(kept) + "\n" if kept else "").encode())
+
+
+def train(
+    model: nn.Module,
+    loss_fn: Callable[[nn.Module, torch.Generator], Tensor],
+    settings: TrainSettings,
+    out_dir: str | Path,
+    *,
+    resume: bool = False,
+    device: str = "cpu",
+    progress: bool = True,
+    desc: str = "train",
+) -> nn.Module:
+    """Train ``model`` in place and return its EMA copy (saved to ``out_dir/model``).
+
+    ``loss_fn(model, generator)`` must draw all its randomness from ``generator``.
+    With ``resume=True`` the state in ``out_dir/checkpoint.pt`` is restored and
+    training continues from the step after it.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path, metrics_path = out_dir / CHECKPOINT, out_dir / METRICS
+    model.to(device).train()
+    ema = copy.deepcopy(model).eval().requires_grad_(False)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    start = 0
+    if resume and ckpt_path.is_file():
+        state = _load_checkpoint(ckpt_path)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = int(state["step"])
+        _trim_metrics(metrics_path, start)
+    elif metrics_path.exists():
+        metrics_path.unlink()
+
+    bar = tqdm(
+        total=settings.steps,
+        initial=start,
+        desc=desc,
+        disable=None if progress else True,
+        dynamic_ncols=True,
+        leave=False,
+    )
+    t_start = time.perf_counter()
+    last_saved = start
+    with open(metrics_path, "a") as log:
+        for step in range(start + 1, settings.steps + 1):
+            for group in optimizer.param_groups:
+                group["lr"] = _lr_at(settings, step)
+            generator = make_generator(settings.seed, step, device=device)
+            loss = loss_fn(model, generator)
+            if not torch.isfinite(loss):
+                kept = f"step {last_saved} is kept in {ckpt_path}" if last_saved else "none was saved"
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} at step {step}; the last good checkpoint: {kept}"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            optimizer.step()
+            _ema_update(ema, model, settings.ema_decay, step)
+            bar.update(1)
+            if step % settings.log_every == 0 or step == settings.steps:
+                record = {
+                    "step": step,
+                    "loss": loss.item(),
+                    "grad_norm": float(grad_norm),
+                    "lr": _lr_at(settings, step),
+                    "seconds": round(time.perf_counter() - t_start, 3),
+                }
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+                bar.set_postfix(loss=f"{record['loss']:.4f}")
+            if step % settings.checkpoint_every == 0 or step == settings.steps:
+                _save_checkpoint(ckpt_path, step, model, ema, optimizer)
+                last_saved = step
+    bar.close()
+    save_pretrained(ema, out_dir / "model")
+    return ema

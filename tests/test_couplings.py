@@ -1,0 +1,166 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from bezier_distill.couplings import (
+    MANIFEST,
+    IndependentCoupling,
+    PairDataset,
+    PairSpec,
+    generate_pairs,
+    regenerate_shard,
+)
+from bezier_distill.data import get_distribution
+from bezier_distill.errors import BadInput
+from bezier_distill.models import from_pretrained, model_fingerprint
+from bezier_distill.solvers import SolverSpec, solve
+
+
+def spec_for(teacher_dir, n_pairs=600, shard_size=200, seed=5):
+    return PairSpec(
+        teacher=str(teacher_dir),
+        teacher_sha256=model_fingerprint(teacher_dir),
+        source="gaussian",
+        solver={"method": "rk4", "steps": 10, "rtol": 1e-5, "atol": 1e-5},
+        n_pairs=n_pairs,
+        shard_size=shard_size,
+        seed=seed,
+    )
+
+
+def make(teacher_dir, out, **kw):
+    return generate_pairs(
+        from_pretrained(teacher_dir),
+        get_distribution("gaussian"),
+        out,
+        spec_for(teacher_dir, **kw),
+        progress=False,
+    )
+
+
+def checksums(manifest):
+    return {k: v["sha256"] for k, v in manifest["shards"].items()}
+
+
+def test_pairs_are_teacher_ode_solutions_with_provenance(teacher_dir, tmp_path):
+    manifest = make(teacher_dir, tmp_path / "p", n_pairs=500)
+    assert manifest["complete"] and manifest["num_shards"] == 3 and manifest["mean_nfe"] == 40
+    assert [s["rows"] for s in manifest["shards"].values()] == [200, 200, 100]
+    assert manifest["teacher_sha256"] == model_fingerprint(teacher_dir)
+    pairs = PairDataset(tmp_path / "p")
+    assert len(pairs) == 500 and pairs.data_shape == (2,)
+    z1 = solve(from_pretrained(teacher_dir), pairs.z0[:50], SolverSpec("rk4", 10)).x
+    assert torch.allclose(z1, pairs.z1[:50], atol=1e-6)
+
+
+def test_interrupted_generation_resumes_to_identical_shards(teacher_dir, tmp_path):
+    full = make(teacher_dir, tmp_path / "full")
+
+    def crash(index):
+        if index == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate_pairs(
+            from_pretrained(teacher_dir),
+            get_distribution("gaussian"),
+            tmp_path / "cut",
+            spec_for(teacher_dir),
+            progress=False,
+            on_shard=crash,
+        )
+    partial = json.loads((tmp_path / "cut" / MANIFEST).read_text())
+    assert not partial["complete"] and len(partial["shards"]) == 2
+    resumed = make(teacher_dir, tmp_path / "cut")
+    assert checksums(resumed) == checksums(full)
+
+
+def test_a_corrupted_shard_is_regenerated_on_resume_and_refused_on_load(teacher_dir, tmp_path):
+    full = make(teacher_dir, tmp_path / "p")
+    shard = tmp_path / "p" / "shard_00001.safetensors"
+    shard.write_bytes(shard.read_bytes()[:-8] + b"\x00" * 8)
+    with pytest.raises(BadInput, match="fails its checksum"):
+        PairDataset(tmp_path / "p")
+    assert checksums(make(teacher_dir, tmp_path / "p")) == checksums(full)
+
+
+def test_a_shard_regenerates_from_seed_and_index(teacher_dir, tmp_path):
+    make(teacher_dir, tmp_path / "p")
+    teacher, source = from_pretrained(teacher_dir), get_distribution("gaussian")
+    assert regenerate_shard(teacher, source, tmp_path / "p", 2)
+
+
+def test_other_settings_in_the_same_folder_are_refused(teacher_dir, tmp_path):
+    make(teacher_dir, tmp_path / "p", seed=5)
+    before = (tmp_path / "p" / MANIFEST).read_bytes()
+    with pytest.raises(BadInput, match="other settings.*seed"):
+        make(teacher_dir, tmp_path / "p", seed=6)
+    assert (tmp_path / "p" / MANIFEST).read_bytes() == before
+
+
+def test_incomplete_pairs_are_refused(teacher_dir, tmp_path):
+    make(teacher_dir, tmp_path / "p")
+    m = json.loads((tmp_path / "p" / MANIFEST).read_text())
+    m["complete"] = False
+    (tmp_path / "p" / MANIFEST).write_text(json.dumps(m))
+    with pytest.raises(BadInput, match="incomplete"):
+        PairDataset(tmp_path / "p")
+
+
+def test_independent_coupling_checks_dimensions(tmp_path):
+    import numpy as np
+
+    np.save(tmp_path / "p3.npy", np.random.default_rng(0).normal(size=(10, 3)).astype("float32"))
+    with pytest.raises(BadInput, match="dimension"):
+        IndependentCoupling(get_distribution("gaussian"), get_distribution(str(tmp_path / "p3.npy")))
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "bezier_distill.cli", *args]
+
+
+def test_sigkill_during_reflow_then_resume_matches_an_uninterrupted_run(teacher_dir, tmp_path):
+    """A real crash: SIGKILL the reflow process mid-run, rerun with --resume."""
+    common = [
+        "--model",
+        str(teacher_dir),
+        "--source",
+        "gaussian",
+        "--n-pairs",
+        "2400",
+        "--shard-size",
+        "300",
+        "--solver",
+        "rk4",
+        "--solver-steps",
+        "300",
+        "--seed",
+        "1",
+    ]
+    assert subprocess.run(_cli("reflow", "--out", str(tmp_path / "a"), *common)).returncode == 0
+    proc = subprocess.Popen(
+        _cli("reflow", "--out", str(tmp_path / "b"), *common),
+        stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    manifest = tmp_path / "b" / MANIFEST
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if manifest.is_file() and json.loads(manifest.read_text())["shards"]:
+            break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = json.loads(manifest.read_text())
+    assert not done["complete"], "the run finished before it could be killed; make it longer"
+    rerun = subprocess.run(_cli("reflow", "--out", str(tmp_path / "b"), "--resume", *common))
+    assert rerun.returncode == 0
+    a = json.loads((tmp_path / "a" / MANIFEST).read_text())
+    b = json.loads(manifest.read_text())
+    assert checksums(a) == checksums(b) and b["complete"]

@@ -1,0 +1,97 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from bezier_distill.errors import BadInput
+from bezier_distill.solvers import SOLVERS, SolverSpec, solve
+
+
+class Linear(nn.Module):
+    """v(x, t) = A x: exact solution x(t) = expm(A t) x0."""
+
+    def __init__(self, A):
+        super().__init__()
+        self.A = A
+        self.calls = 0
+
+    def forward(self, x, t):
+        self.calls += 1
+        return x @ self.A.T
+
+
+class TimeField(nn.Module):
+    """v(x, t) = 3 t^2 (non-autonomous): x(1) = x0 + 1."""
+
+    def forward(self, x, t):
+        return 3 * t[:, None] ** 2 * torch.ones_like(x)
+
+
+A = torch.tensor([[0.0, -1.0], [1.0, -0.1]], dtype=torch.float64)
+X0 = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+
+
+def exact():
+    return X0 @ torch.linalg.matrix_exp(A).T
+
+
+@pytest.mark.parametrize("method,order", [("euler", 1), ("heun", 2), ("rk4", 4)])
+def test_observed_order_under_step_halving(method, order):
+    errs = [
+        (solve(Linear(A), X0, SolverSpec(method, n)).x - exact()).abs().max().item() for n in (16, 32, 64)
+    ]
+    rates = [math.log2(errs[i] / errs[i + 1]) for i in range(2)]
+    assert all(abs(r - order) < 0.25 for r in rates), rates
+
+
+@pytest.mark.parametrize("method,stages", [("euler", 1), ("heun", 2), ("rk4", 4)])
+def test_nfe_equals_model_calls(method, stages):
+    field = Linear(A)
+    result = solve(field, X0, SolverSpec(method, 7))
+    assert result.nfe == field.calls == 7 * stages
+
+
+def test_dopri5_matches_exact_and_counts_calls():
+    field = Linear(A)
+    result = solve(field, X0, SolverSpec("dopri5", rtol=1e-9, atol=1e-9))
+    assert (result.x - exact()).abs().max() < 1e-7
+    assert result.nfe == field.calls > 6
+
+
+@pytest.mark.parametrize("method", SOLVERS)
+def test_time_dependent_field(method):
+    spec = SolverSpec(method, 200, rtol=1e-8, atol=1e-8)
+    result = solve(TimeField(), X0, spec)
+    tol = {"euler": 2e-2, "heun": 1e-4}.get(method, 1e-6)
+    assert torch.allclose(result.x, X0 + 1, atol=tol)
+
+
+def test_one_euler_step_is_one_call():
+    field = Linear(A)
+    result = solve(field, X0, SolverSpec("euler", 1))
+    assert result.nfe == 1
+    assert torch.allclose(result.x, X0 + X0 @ A.T)
+
+
+def test_trajectory_shapes():
+    r = solve(Linear(A), X0, SolverSpec("rk4", 10), trajectory=True)
+    assert r.trajectory.shape == (11, 5, 2) and r.times.shape == (11,)
+    assert torch.equal(r.trajectory[0], X0) and torch.equal(r.trajectory[-1], r.x)
+    d = solve(Linear(A), X0, SolverSpec("dopri5"), trajectory=True, record_times=torch.linspace(0, 1, 5))
+    assert d.trajectory.shape == (5, 5, 2)
+    assert solve(Linear(A), X0, SolverSpec("rk4", 3)).trajectory is None
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"method": "rk45"}, "unknown solver"),
+        ({"steps": 0}, "positive integer"),
+        ({"steps": -3}, "positive integer"),
+        ({"method": "dopri5", "rtol": 0.0}, "tolerances"),
+    ],
+)
+def test_bad_solver_spec(kwargs, match):
+    with pytest.raises(BadInput, match=match):
+        SolverSpec(**kwargs)
