@@ -12,7 +12,7 @@ import torch
 import bezier_distill.metrics as metrics_mod
 from bezier_distill.data import get_distribution
 from bezier_distill.errors import BadInput
-from bezier_distill.metrics import energy_distance, gaussian_frechet, mmd_rbf, noise_floor, w2
+from bezier_distill.metrics import energy_distance, gaussian_frechet, mmd_rbf, w2
 
 
 def gen(seed: int) -> torch.Generator:
@@ -212,38 +212,3 @@ def test_gaussian_frechet_singular_covariance_no_warning() -> None:
     y = randn(12, 50, 33)
     value = gaussian_frechet(x, y)
     assert math.isfinite(value) and value > 0
-
-
-# ---------------------------------------------------------------- noise_floor
-
-
-def test_noise_floor_positive_shrinks_and_reproducible() -> None:
-    dist = get_distribution("moons")
-    small = noise_floor(dist.sample, 200, w2, seed=0)
-    large = noise_floor(dist.sample, 1500, w2, seed=0)
-    assert 0 < large < small < 1.0
-    assert noise_floor(dist.sample, 200, w2, seed=0) == small
-    assert noise_floor(dist.sample, 200, w2, seed=5) != small
-    e_small = noise_floor(dist.sample, 200, mmd_rbf, seed=0)
-    e_large = noise_floor(dist.sample, 1000, mmd_rbf, seed=0)
-    assert abs(e_large) < abs(e_small) + 1e-3
-    assert abs(e_large) < 0.01
-
-
-def test_noise_floor_uses_seed_and_seed_plus_one() -> None:
-    seen: list[torch.Tensor] = []
-
-    def sampler(n: int, g: torch.Generator) -> torch.Tensor:
-        out = torch.randn(n, 2, generator=g)
-        seen.append(out)
-        return out
-
-    noise_floor(sampler, 10, w2, seed=41)
-    assert torch.equal(seen[0], torch.randn(10, 2, generator=gen(41)))
-    assert torch.equal(seen[1], torch.randn(10, 2, generator=gen(42)))
-
-
-@pytest.mark.parametrize("n", [0, -5, 1.5, True])
-def test_noise_floor_bad_n(n: object) -> None:
-    with pytest.raises(BadInput, match="positive integer"):
-        noise_floor(get_distribution("gaussian").sample, n, w2, seed=0)  # type: ignore[arg-type]

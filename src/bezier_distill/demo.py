@@ -6,7 +6,6 @@ so the demo resumes stage by stage and each model can be reused with the CLI.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from .config import DemoConfig, DistillConfig, ReflowConfig, TrainConfig
@@ -16,6 +15,7 @@ from .plotting import scatter_panels, trajectory_panels
 from .recipes import run_distill, run_reflow, run_train, start_run
 from .solvers import SolverSpec, solve
 from .storage import atomic_write_bytes, atomic_write_json
+from .training import run_seconds
 
 COLUMNS = ("method", "solver", "NFE", "W2", "energy", "straightness", "compute s")
 
@@ -48,31 +48,25 @@ def run_demo(cfg: DemoConfig, *, progress: bool = True, log=print) -> dict:
         "solver": "rk4",
         "solver_steps": 50,
     }
-    seconds: dict[str, float] = {}
 
     def stage(name: str, fn, config):
         log(f"[demo] {name} -> {config.out}")
-        start = time.perf_counter()
-        result = fn(config, progress=progress)
-        seconds[name] = time.perf_counter() - start
-        return result
+        return fn(config, progress=progress)
 
     rf1 = stage(
         "1-RF",
         run_train,
         TrainConfig(out=str(out / "rf1"), data=cfg.data, source=cfg.source, **optim, **shared),
     )
-    stage(
+    pairs1 = stage(
         "pairs from 1-RF",
         run_reflow,
         ReflowConfig(out=str(out / "pairs1"), model=str(out / "rf1"), **pair_opts, **shared),
     )
     rf2 = stage(
-        "2-RF",
-        run_train,
-        TrainConfig(out=str(out / "rf2"), pairs=str(out / "pairs1"), **optim, **shared),
+        "2-RF", run_train, TrainConfig(out=str(out / "rf2"), pairs=str(out / "pairs1"), **optim, **shared)
     )
-    stage(
+    pairs2 = stage(
         "pairs from 2-RF",
         run_reflow,
         ReflowConfig(out=str(out / "pairs2"), model=str(out / "rf2"), **pair_opts, **shared),
@@ -83,11 +77,10 @@ def run_demo(cfg: DemoConfig, *, progress: bool = True, log=print) -> dict:
         DistillConfig(out=str(out / "rf2-distill"), pairs=str(out / "pairs2"), k=1, **optim, **shared),
     )
 
-    cost = {
-        "1-RF": seconds["1-RF"],
-        "2-RF": seconds["1-RF"] + seconds["pairs from 1-RF"] + seconds["2-RF"],
-    }
-    cost["2-RF + distill"] = cost["2-RF"] + seconds["pairs from 2-RF"] + seconds["2-RF + distill"]
+    # Compute to obtain each model, read from the artefacts (so it survives resumes).
+    cost = {"1-RF": run_seconds(out / "rf1")}
+    cost["2-RF"] = cost["1-RF"] + pairs1["seconds"] + run_seconds(out / "rf2")
+    cost["2-RF + distill"] = cost["2-RF"] + pairs2["seconds"] + run_seconds(out / "rf2-distill")
 
     log("[demo] evaluating")
     x0 = source_draw(source, cfg.n_eval, cfg.seed).to(cfg.device)

@@ -8,8 +8,9 @@ array-likes); trailing dimensions are flattened, so ``x`` becomes ``(N, F)`` wit
 * :func:`energy_distance`: energy distance, unbiased within-set terms.
 * :func:`mmd_rbf`: unbiased squared MMD with a sum of fixed-bandwidth RBF kernels.
 * :func:`gaussian_frechet`: Frechet distance between fitted Gaussians (FID formula).
-* :func:`noise_floor`: a metric's value between two independent draws of the true
-  distribution, i.e. the score of a perfect model at that sample size.
+
+The noise floor (a metric between two independent draws of the data) is computed
+by :func:`bezier_distill.evaluation.noise_floor`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from torch import Tensor
 
 from bezier_distill.errors import BadInput
 
-__all__ = ["energy_distance", "gaussian_frechet", "mmd_rbf", "noise_floor", "w2"]
+__all__ = ["energy_distance", "gaussian_frechet", "mmd_rbf", "w2"]
 
 # Elements per chunk of a pairwise-distance block (float64): 2**20 * 8 B = 8 MiB. Small
 # blocks keep the memory flat (10k x 10k points need a few tens of MiB beyond the inputs)
@@ -258,31 +259,3 @@ def gaussian_frechet(x: Any, y: Any) -> float:
     diff = mu_x - mu_y
     value = float(diff @ diff) + float(np.trace(s_x) + np.trace(s_y)) - 2.0 * tr_cross
     return max(value, 0.0)
-
-
-def noise_floor(
-    dist_sampler: Callable[[int, torch.Generator], Tensor],
-    n: int,
-    metric: Callable[[Tensor, Tensor], float],
-    *,
-    seed: int,
-) -> float:
-    """The ``metric`` between two independent size-``n`` draws of the true distribution.
-
-    Draws ``x = dist_sampler(n, g0)`` and ``y = dist_sampler(n, g1)`` with two fresh CPU
-    generators seeded ``seed`` and ``seed + 1``; returns ``float(metric(x, y))``. This is
-    what a perfect model would score at sample size ``n`` (finite-sample noise), e.g.
-    ``noise_floor(dist.sample, 2000, w2, seed=0)``.
-
-    Raises:
-        BadInput: ``n`` is not a positive integer or ``seed`` is not an integer.
-    """
-    if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
-        raise BadInput(f"number of samples must be a positive integer, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, Integral):
-        raise BadInput(f"seed must be an integer, got {seed!r}")
-    g0 = torch.Generator().manual_seed(int(seed))
-    g1 = torch.Generator().manual_seed(int(seed) + 1)
-    x = dist_sampler(int(n), g0)
-    y = dist_sampler(int(n), g1)
-    return float(metric(x, y))

@@ -33,13 +33,14 @@ from .errors import BadInput
 from .evaluation import evaluate, noise_floor, reference, source_draw
 from .models import build_model, from_pretrained, model_fingerprint, resolve_model_dir
 from .objectives import distillation, grid_time, sample_time, velocity_matching
-from .seeding import make_generator
+from .seeding import make_generator, seeded
 from .solvers import solve
 from .storage import atomic_write_bytes, atomic_write_json, prepare_out_dir, read_json
 from .training import train
 
 # Keys that may change when a run is resumed (more steps, another device).
 RESUMABLE_CHANGES = {"steps", "device", "out"}
+INIT_STREAM = 0x1217  # seed stream of weight initialisation, apart from the per-step streams
 
 
 def start_run(cfg) -> bool:
@@ -98,7 +99,8 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
     if init is not None:
         model = from_pretrained(init)
     else:
-        model = build_model("mlp", dim=shape[0], hidden=cfg.hidden, layers=cfg.layers)
+        with seeded(cfg.seed, INIT_STREAM):
+            model = build_model("mlp", dim=shape[0], hidden=cfg.hidden, layers=cfg.layers)
     _check_shape(model, shape, "the training data")
     resume = start_run(cfg)
     device = cfg.device

@@ -7,6 +7,9 @@ regenerated shard draws exactly the numbers the uninterrupted run drew.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 
@@ -22,3 +25,14 @@ def make_generator(*keys: int, device: str | torch.device = "cpu") -> torch.Gene
     g = torch.Generator(device=device)
     g.manual_seed(derive_seed(*keys))
     return g
+
+
+@contextmanager
+def seeded(*keys: int) -> Iterator[None]:
+    """Run a block (e.g. weight initialisation) under a torch RNG seeded from ``keys``.
+
+    The global RNG state outside the block is left as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(*keys))
+        yield

@@ -80,11 +80,12 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float, step: int) -> No
         e.lerp_(p, 1 - decay)
 
 
-def _save_checkpoint(path: Path, step: int, model, ema, optimizer) -> None:
+def _save_checkpoint(path: Path, step: int, seconds: float, model, ema, optimizer) -> None:
     buf = io.BytesIO()
     torch.save(
         {
             "step": step,
+            "seconds": seconds,
             "model": model.state_dict(),
             "ema": ema.state_dict(),
             "optimizer": optimizer.state_dict(),
@@ -115,6 +116,12 @@ def _trim_metrics(path: Path, last_step: int) -> None:
     atomic_write_bytes(path, ("\n".join(kept) + "\n" if kept else "").encode())
 
 
+def run_seconds(out_dir: str | Path) -> float:
+    """Training seconds spent on the run in ``out_dir`` (summed over resumes)."""
+    lines = (Path(out_dir) / METRICS).read_text().splitlines()
+    return float(json.loads(lines[-1])["seconds"]) if lines else 0.0
+
+
 def train(
     model: nn.Module,
     loss_fn: Callable[[nn.Module, torch.Generator], Tensor],
@@ -138,13 +145,13 @@ def train(
     model.to(device).train()
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
-    start = 0
+    start, seconds_before = 0, 0.0
     if resume and ckpt_path.is_file():
         state = _load_checkpoint(ckpt_path)
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
-        start = int(state["step"])
+        start, seconds_before = int(state["step"]), float(state["seconds"])
         _trim_metrics(metrics_path, start)
     elif metrics_path.exists():
         metrics_path.unlink()
@@ -182,13 +189,14 @@ def train(
                     "loss": loss.item(),
                     "grad_norm": float(grad_norm),
                     "lr": _lr_at(settings, step),
-                    "seconds": round(time.perf_counter() - t_start, 3),
+                    "seconds": round(seconds_before + time.perf_counter() - t_start, 3),
                 }
                 log.write(json.dumps(record) + "\n")
                 log.flush()
                 bar.set_postfix(loss=f"{record['loss']:.4f}")
             if step % settings.checkpoint_every == 0 or step == settings.steps:
-                _save_checkpoint(ckpt_path, step, model, ema, optimizer)
+                seconds = seconds_before + time.perf_counter() - t_start
+                _save_checkpoint(ckpt_path, step, seconds, model, ema, optimizer)
                 last_saved = step
     bar.close()
     save_pretrained(ema, out_dir / "model")
