@@ -35,9 +35,11 @@ def test_the_chain_through_the_cli(tmp_path, capsys):
         "--solver-steps",
         "5",
     )
-    assert code == 0 and "300 pairs in 3 shards" in out
+    assert code == 0 and "300 rows (degree 1) in 3 shards" in out
     manifest = json.loads((pairs / "manifest.json").read_text())
-    assert manifest["source"] == "gaussian" and manifest["teacher"] == str((rf1 / "model").resolve())
+    assert manifest["source"] == "gaussian" and manifest["teachers"][0]["path"] == str(
+        (rf1 / "model").resolve()
+    )
     assert run(capsys, "train", "--pairs", pairs, "--out", rf2, *FAST[:4])[0] == 0
     assert run(capsys, "distill", "--pairs", pairs, "--out", student, "--k", "2", "--steps", "20")[0] == 0
     samples = tmp_path / "s.npy"
@@ -135,7 +137,7 @@ BAD = [
     (["train", "--config", "{tmp}/none.toml"], "does not exist"),
     (["train", "--out", "{tmp}/busy"], "already holds files"),
     (["train", "--out", "{tmp}/busy", "--resume"], "no run to resume"),
-    (["train", "--pairs", "{tmp}/nowhere"], "pair folder"),
+    (["train", "--pairs", "{tmp}/nowhere"], "coupling folder"),
     (["sample", "--model", "{tmp}/nowhere"], "model folder"),
     (["sample"], "--model is required"),
     (["evaluate", "--model", "{tmp}/nowhere", "--solver", "rk45"], "unknown solver"),

@@ -10,37 +10,38 @@ import torch
 
 from bezier_distill.couplings import (
     MANIFEST,
+    CouplingDataset,
     IndependentCoupling,
-    PairDataset,
-    PairSpec,
-    generate_pairs,
+    generate_coupling,
     regenerate_shard,
 )
 from bezier_distill.data import get_distribution
 from bezier_distill.errors import BadInput
 from bezier_distill.models import from_pretrained, model_fingerprint
 from bezier_distill.solvers import SolverSpec, solve
+from bezier_distill.teachers import Teacher, TeacherEnsemble
+
+RK4 = SolverSpec("rk4", 10)
 
 
-def spec_for(teacher_dir, n_pairs=600, shard_size=200, seed=5):
-    return PairSpec(
-        teacher=str(teacher_dir),
-        teacher_sha256=model_fingerprint(teacher_dir),
-        source="gaussian",
-        solver={"method": "rk4", "steps": 10, "rtol": 1e-5, "atol": 1e-5},
-        n_pairs=n_pairs,
-        shard_size=shard_size,
-        seed=seed,
-    )
+def ensemble(teacher_dir):
+    return TeacherEnsemble([Teacher.load(teacher_dir, RK4)], degree=1, guides=[])
 
 
-def make(teacher_dir, out, **kw):
-    return generate_pairs(
-        from_pretrained(teacher_dir),
-        get_distribution("gaussian"),
-        out,
-        spec_for(teacher_dir, **kw),
-        progress=False,
+def identity(ens, n_pairs=600, shard_size=200, seed=5):
+    return {
+        "source": "gaussian",
+        "n_pairs": n_pairs,
+        "shard_size": shard_size,
+        "seed": seed,
+        **ens.identity(),
+    }
+
+
+def make(teacher_dir, out, on_shard=None, **kw):
+    ens = ensemble(teacher_dir)
+    return generate_coupling(
+        ens, get_distribution("gaussian"), out, identity(ens, **kw), progress=False, on_shard=on_shard
     )
 
 
@@ -52,11 +53,12 @@ def test_pairs_are_teacher_ode_solutions_with_provenance(teacher_dir, tmp_path):
     manifest = make(teacher_dir, tmp_path / "p", n_pairs=500)
     assert manifest["complete"] and manifest["num_shards"] == 3 and manifest["mean_nfe"] == 40
     assert [s["rows"] for s in manifest["shards"].values()] == [200, 200, 100]
-    assert manifest["teacher_sha256"] == model_fingerprint(teacher_dir)
-    pairs = PairDataset(tmp_path / "p")
-    assert len(pairs) == 500 and pairs.data_shape == (2,)
-    z1 = solve(from_pretrained(teacher_dir), pairs.z0[:50], SolverSpec("rk4", 10)).x
-    assert torch.allclose(z1, pairs.z1[:50], atol=1e-6)
+    assert manifest["teachers"][0]["sha256"] == model_fingerprint(teacher_dir)
+    assert manifest["teachers"][0]["solver"]["method"] == "rk4" and manifest["kind"] == "pairs"
+    pairs = CouplingDataset(tmp_path / "p")
+    assert len(pairs) == 500 and pairs.data_shape == (2,) and pairs.degree == 1
+    z0, z1 = pairs.points[0], pairs.points[-1]
+    assert torch.allclose(solve(from_pretrained(teacher_dir), z0[:50], RK4).x, z1[:50], atol=1e-6)
 
 
 def test_interrupted_generation_resumes_to_identical_shards(teacher_dir, tmp_path):
@@ -67,14 +69,7 @@ def test_interrupted_generation_resumes_to_identical_shards(teacher_dir, tmp_pat
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        generate_pairs(
-            from_pretrained(teacher_dir),
-            get_distribution("gaussian"),
-            tmp_path / "cut",
-            spec_for(teacher_dir),
-            progress=False,
-            on_shard=crash,
-        )
+        make(teacher_dir, tmp_path / "cut", on_shard=crash)
     partial = json.loads((tmp_path / "cut" / MANIFEST).read_text())
     assert not partial["complete"] and len(partial["shards"]) == 2
     resumed = make(teacher_dir, tmp_path / "cut")
@@ -86,14 +81,13 @@ def test_a_corrupted_shard_is_regenerated_on_resume_and_refused_on_load(teacher_
     shard = tmp_path / "p" / "shard_00001.safetensors"
     shard.write_bytes(shard.read_bytes()[:-8] + b"\x00" * 8)
     with pytest.raises(BadInput, match="fails its checksum"):
-        PairDataset(tmp_path / "p")
+        CouplingDataset(tmp_path / "p")
     assert checksums(make(teacher_dir, tmp_path / "p")) == checksums(full)
 
 
 def test_a_shard_regenerates_from_seed_and_index(teacher_dir, tmp_path):
     make(teacher_dir, tmp_path / "p")
-    teacher, source = from_pretrained(teacher_dir), get_distribution("gaussian")
-    assert regenerate_shard(teacher, source, tmp_path / "p", 2)
+    assert regenerate_shard(ensemble(teacher_dir), get_distribution("gaussian"), tmp_path / "p", 2)
 
 
 def test_other_settings_in_the_same_folder_are_refused(teacher_dir, tmp_path):
@@ -110,7 +104,7 @@ def test_incomplete_pairs_are_refused(teacher_dir, tmp_path):
     m["complete"] = False
     (tmp_path / "p" / MANIFEST).write_text(json.dumps(m))
     with pytest.raises(BadInput, match="incomplete"):
-        PairDataset(tmp_path / "p")
+        CouplingDataset(tmp_path / "p")
 
 
 def test_independent_coupling_checks_dimensions(tmp_path):

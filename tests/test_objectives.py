@@ -63,3 +63,92 @@ def test_losses():
         regression(a, b, "l3")
     with pytest.raises(BadInput, match="positive integer"):
         grid_time(4, 0, torch.Generator())
+
+
+def test_cosine_path_endpoints_and_velocity():
+    from bezier_distill.interpolants import cosine
+
+    x0, x1 = torch.randn(5, 2, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
+    assert torch.allclose(cosine(x0, x1, torch.zeros(5)).x_t, x0)
+    assert torch.allclose(cosine(x0, x1, torch.ones(5)).x_t, x1)
+    t, h = torch.full((5,), 0.3, dtype=torch.float64), 1e-6
+    fd = (cosine(x0, x1, t + h).x_t - cosine(x0, x1, t - h).x_t) / (2 * h)
+    assert torch.allclose(cosine(x0, x1, t).dx_t, fd, atol=1e-8)
+
+
+def test_degree_one_end_objective_at_t0_is_exactly_distillation():
+    from bezier_distill.objectives import bezier_objective
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 2))
+    z0, z1 = torch.randn(64, 2), torch.randn(64, 2)
+
+    def v(x, t):
+        return model(x) * (1 + t[:, None])
+
+    t0 = torch.zeros(64)
+    for loss in ("l2", "l1", "pseudo_huber"):
+        bez = bezier_objective(v, torch.stack([z0, z1]), t0, "end", loss=loss)
+        assert torch.equal(bez, distillation(v, z0, z1, t0, loss=loss))
+
+
+def test_bezier_objective_targets():
+    from bezier_distill.bezier import curve, derivative
+    from bezier_distill.objectives import bezier_objective, bezier_time
+
+    points = torch.randn(4, 16, 2, dtype=torch.float64)
+    t = torch.full((16,), 0.5, dtype=torch.float64)
+    seen = {}
+
+    def probe(x, tt):
+        seen["x"] = x
+        return torch.zeros_like(x)
+
+    for objective, target in [
+        ("end", (points[-1] - curve(points, t)) / 0.5),
+        ("tangent", derivative(points, t)),
+        ("chord", (points[-1] - curve(points, t)) * 2),
+    ]:
+        loss = bezier_objective(probe, points, t, objective, k=2)
+        assert torch.allclose(seen["x"], curve(points, t))
+        assert torch.allclose(loss, target.pow(2).mean())
+    g = torch.Generator().manual_seed(0)
+    assert set(bezier_time(500, "chord", g, k=4).tolist()) == {0.0, 0.25, 0.5, 0.75}
+    u = bezier_time(500, "end", g)
+    assert u.min() >= 0 and u.max() < 1 and len(set(u.tolist())) == 500
+    with pytest.raises(BadInput, match="unknown objective"):
+        bezier_time(4, "arc", g)
+
+
+def test_chord_training_reaches_the_curve_end_in_k_euler_steps():
+    """An analytic quadratic coupling: P1 = R z0 + c (a rotation), P2 = 2 z0 + d."""
+    from bezier_distill.models import MLPVelocity
+    from bezier_distill.objectives import bezier_objective, bezier_time
+    from bezier_distill.solvers import SolverSpec, solve
+    from bezier_distill.training import TrainSettings, train
+
+    R = torch.tensor([[0.0, -1.0], [1.0, 0.0]])
+    c, d = torch.tensor([2.0, 0.0]), torch.tensor([0.0, 3.0])
+
+    def controls(z0):
+        return torch.stack([z0, z0 @ R.T + c, 2 * z0 + d])
+
+    def loss_fn(model, g):
+        points = controls(torch.randn(256, 2, generator=g))
+        return bezier_objective(model, points, bezier_time(256, "chord", g, k=2), "chord", k=2)
+
+    torch.manual_seed(0)
+    model = MLPVelocity(dim=2, hidden=64, layers=2)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = TrainSettings(steps=1500, lr=3e-3, warmup=50, checkpoint_every=1500, ema_decay=0.99)
+        ema = train(model, loss_fn, settings, tmp, progress=False)
+    z0 = torch.randn(500, 2, generator=torch.Generator().manual_seed(9))
+    end = controls(z0)[-1]
+    two = solve(ema, z0, SolverSpec("euler", 2))
+    one_step_error = (solve(ema, z0, SolverSpec("euler", 1)).x - end).norm(dim=1).mean()
+    error = (two.x - end).norm(dim=1).mean()
+    assert two.nfe == 2
+    assert error < 0.1 * (end - z0).norm(dim=1).mean()
+    assert error < 0.5 * one_step_error  # one step of a chord field does not land on the end

@@ -15,9 +15,11 @@ from collections.abc import Callable
 
 from . import __version__
 from .config import (
+    BezierConfig,
     DemoConfig,
     DistillConfig,
     EvaluateConfig,
+    GuideConfig,
     ReflowConfig,
     SampleConfig,
     TrainConfig,
@@ -26,7 +28,15 @@ from .config import (
 )
 from .demo import run_demo
 from .errors import BadInput
-from .recipes import run_distill, run_evaluate, run_reflow, run_sample, run_train
+from .recipes import (
+    run_bezier,
+    run_distill,
+    run_evaluate,
+    run_guide,
+    run_reflow,
+    run_sample,
+    run_train,
+)
 
 EXIT_BAD_INPUT = 2
 
@@ -37,7 +47,8 @@ def _print_train(model, cfg) -> None:
 
 def _print_reflow(manifest, cfg) -> None:
     print(
-        f"{manifest['n_pairs']} pairs in {manifest['num_shards']} shards written to {cfg.out} "
+        f"{manifest['n_pairs']} rows (degree {manifest['degree']}) in {manifest['num_shards']} shards "
+        f"written to {cfg.out} "
         f"(teacher NFE {manifest['mean_nfe']:.0f} per sample, {manifest['seconds']:.1f} s)"
     )
 
@@ -62,6 +73,8 @@ COMMANDS: dict[str, tuple[type, Callable, Callable | None]] = {
     "train": (TrainConfig, run_train, _print_train),
     "reflow": (ReflowConfig, run_reflow, _print_reflow),
     "distill": (DistillConfig, run_distill, _print_train),
+    "guide": (GuideConfig, run_guide, _print_reflow),
+    "bezier": (BezierConfig, run_bezier, _print_train),
     "sample": (SampleConfig, run_sample, _print_sample),
     "evaluate": (EvaluateConfig, run_evaluate, _print_evaluate),
     "demo": (DemoConfig, run_demo, None),

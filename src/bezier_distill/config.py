@@ -17,7 +17,8 @@ from typing import Any
 import tomllib
 
 from .errors import BadInput
-from .objectives import LOSSES
+from .interpolants import PATHS
+from .objectives import BEZIER_OBJECTIVES, LOSSES, TIME_SAMPLINGS
 from .solvers import SOLVERS, SolverSpec
 from .training import TrainSettings
 
@@ -119,6 +120,7 @@ class TrainConfig(Optim, RunFlags, Common):
     source: str = opt("gaussian", "source dataset (pi0) name or point file")
     pairs: str | None = opt(None, "pair folder from `reflow`: train k-RF on it instead")
     init: str | None = opt(None, "model folder to start from; default: the pairs' teacher, or scratch")
+    path: str = opt("straight", f"interpolant: {', '.join(PATHS)} (cosine: a diffusion-style teacher)")
     hidden: int = opt(256, "MLP width")
     layers: int = opt(3, "MLP hidden layers")
 
@@ -126,6 +128,7 @@ class TrainConfig(Optim, RunFlags, Common):
         _check_device(self)
         self._check_optim()
         _check_positive_int(self, "hidden", "layers")
+        _check_choice(self, "path", tuple(PATHS))
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,53 @@ class ReflowConfig(Solver, RunFlags, Common):
         self.solver_spec()
         if not self.model:
             raise BadInput("--model is required: the teacher's model folder")
+
+
+@dataclass(frozen=True)
+class GuideConfig(RunFlags, Common):
+    """Generate a guided coupling: Bezier control points whose interior guides come from teachers."""
+
+    teachers: str | None = opt(None, "comma-separated teacher model folders (required); indices from 0")
+    teacher_solvers: str = opt("rk4:50", "solver per teacher, e.g. 'rk4:50' or 'rk4:50,dopri5'")
+    degree: int = opt(2, "Bezier degree n (1 = reflow pairs, 2 = quadratic, 3 = cubic, ...)")
+    guides: str = opt(
+        "state", "guide per interior point: KIND[:i[@w]+j[@w]] separated by ';' (endpoint, state, onestep)"
+    )
+    guide_as: str = opt("through", "state guides as raw control points ('control') or passed 'through'")
+    end_teacher: int = opt(0, "index of the teacher whose ODE solution is the end point P_n")
+    source: str | None = opt(None, "source dataset; default: the end teacher's training source")
+    n_pairs: int = opt(20000, "number of source draws (rows of the coupling)")
+    shard_size: int = opt(5000, "rows per shard")
+
+    def __post_init__(self) -> None:
+        _check_device(self)
+        _check_positive_int(self, "n_pairs", "shard_size")
+        if not self.teachers:
+            raise BadInput("--teachers is required: comma-separated teacher model folders")
+        if isinstance(self.degree, bool) or not isinstance(self.degree, int) or self.degree < 1:
+            raise BadInput(f"--degree must be an integer >= 1, got {self.degree!r}")
+        if self.end_teacher < 0:
+            raise BadInput(f"--end-teacher must be a teacher index >= 0, got {self.end_teacher}")
+
+
+@dataclass(frozen=True)
+class BezierConfig(Optim, RunFlags, Common):
+    """Bezier Distillation: train a one- or few-step student on a guided coupling."""
+
+    coupling: str | None = opt(None, "guided coupling folder from `guide` (required)")
+    init: str | None = opt(None, "model folder to start from; default: the end teacher")
+    objective: str = opt("end", f"objective: {', '.join(BEZIER_OBJECTIVES)}")
+    k: int = opt(2, "grid steps of the chord objective (and of --time-sampling grid)")
+    time_sampling: str = opt("uniform", f"training times of end/tangent: {', '.join(TIME_SAMPLINGS)}")
+
+    def __post_init__(self) -> None:
+        _check_device(self)
+        self._check_optim()
+        _check_positive_int(self, "k")
+        _check_choice(self, "objective", BEZIER_OBJECTIVES)
+        _check_choice(self, "time_sampling", TIME_SAMPLINGS)
+        if not self.coupling:
+            raise BadInput("--coupling is required: a folder made by `bezier-distill guide`")
 
 
 @dataclass(frozen=True)

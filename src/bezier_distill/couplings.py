@@ -1,13 +1,18 @@
-"""Couplings: how ``(x0, x1)`` training pairs are drawn.
+"""Couplings: how training pairs ``(x0, x1)`` and Bezier control points are drawn.
 
 * :class:`IndependentCoupling` pairs a source draw with an independent data
   draw (1-rectified flow).
-* :func:`generate_pairs` is reflow's coupling generator: ``z1 = ODE(teacher, z0)``
-  written to disk once as safetensors shards plus ``manifest.json`` with the
-  provenance (teacher folder and hash, solver, mean NFE, seed, checksums).
-  Shard ``i`` depends on ``(seed, i)`` alone, so generation resumes shard by
-  shard after a crash and any shard can be regenerated and checked.
-* :class:`PairDataset` loads and verifies a pair folder and draws batches.
+* :func:`generate_coupling` writes a *stored coupling* once: for every source
+  draw ``z0`` a maker (reflow's teacher ODE, or a teacher ensemble's Bezier
+  control points) produces ``z1`` and optional interior guides. Shards are
+  safetensors files plus ``manifest.json`` with the provenance (teachers and
+  their hashes, solvers, mean NFE, seed, checksums). Shard ``i`` depends on
+  ``(seed, i)`` alone, so generation resumes shard by shard after a crash and
+  any shard can be regenerated and checked.
+* :class:`CouplingDataset` loads and verifies a stored coupling and draws
+  batches: pairs ``(z0, z1)`` or control points ``(n + 1, B, *D)``.
+
+A reflow pair folder is a stored coupling of degree 1.
 """
 
 from __future__ import annotations
@@ -15,22 +20,23 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm.auto import tqdm
 
 from .errors import BadInput
 from .seeding import make_generator
-from .solvers import SolverSpec, solve
 from .storage import atomic_write_bytes, atomic_write_json, read_json, sha256_file
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+
+# maker(z0) -> (tensors with "z1" and, for degree > 1, "guides" (B, n - 1, *D), teacher NFE)
+Maker = Callable[[Tensor], tuple[dict[str, Tensor], int]]
 
 
 class IndependentCoupling:
@@ -52,101 +58,91 @@ def shard_name(index: int) -> str:
     return f"shard_{index:05d}.safetensors"
 
 
-@dataclass(frozen=True)
-class PairSpec:
-    """Everything that determines a pair folder's contents."""
-
-    teacher: str
-    teacher_sha256: str
-    source: str
-    solver: dict
-    n_pairs: int
-    shard_size: int
-    seed: int
-
-    @property
-    def num_shards(self) -> int:
-        return -(-self.n_pairs // self.shard_size)
-
-    def shard_rows(self, index: int) -> int:
-        return min(self.shard_size, self.n_pairs - index * self.shard_size)
+def _num_shards(identity: dict) -> int:
+    return -(-identity["n_pairs"] // identity["shard_size"])
 
 
-def _make_shard(teacher: nn.Module, source, spec: PairSpec, index: int, device: str):
-    generator = make_generator(spec.seed, index)
-    z0 = source.sample(spec.shard_rows(index), generator).to(device)
-    result = solve(teacher, z0, SolverSpec(**spec.solver))
-    tensors = {"z0": z0.cpu().contiguous(), "z1": result.x.cpu().contiguous()}
+def _shard_rows(identity: dict, index: int) -> int:
+    return min(identity["shard_size"], identity["n_pairs"] - index * identity["shard_size"])
+
+
+def _make_shard(maker: Maker, source, identity: dict, index: int, device: str) -> tuple[bytes, int]:
+    z0 = source.sample(_shard_rows(identity, index), make_generator(identity["seed"], index))
+    tensors, nfe = maker(z0.to(device))
+    tensors = {"z0": z0, **{k: v.cpu().contiguous() for k, v in tensors.items()}}
     # No safetensors metadata: its key order is not stable across processes, and checksums must be.
-    return save(tensors), result.nfe
+    return save(tensors), nfe
 
 
-def generate_pairs(
-    teacher: nn.Module,
+def _valid_shards(folder: Path, shards: dict) -> dict:
+    return {
+        k: v
+        for k, v in shards.items()
+        if (folder / v["file"]).is_file() and sha256_file(folder / v["file"]) == v["sha256"]
+    }
+
+
+def generate_coupling(
+    maker: Maker,
     source,
     out_dir: str | Path,
-    spec: PairSpec,
+    identity: dict,
     *,
     device: str = "cpu",
     progress: bool = True,
     on_shard: Callable[[int], None] | None = None,
 ) -> dict:
-    """Write ``spec.n_pairs`` pairs ``(z0, teacher ODE(z0))`` into ``out_dir``; return the manifest.
+    """Write a stored coupling into ``out_dir``; return its manifest.
 
-    Shards already listed in an existing manifest with matching settings and a
+    ``identity`` holds everything that determines the contents (``n_pairs``,
+    ``shard_size``, ``seed``, ``source``, ``degree``, the teachers...). Shards
+    already listed in an existing manifest with the same identity and a
     matching checksum are kept; the others are (re)generated. ``on_shard`` is
     called with each finished shard index (tests use it to interrupt).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = {
-        "kind": "pairs",
+        "kind": "pairs" if identity.get("degree", 1) == 1 else "guided",
         "format_version": FORMAT_VERSION,
-        **asdict(spec),
-        "num_shards": spec.num_shards,
-        "data_shape": None,
+        **identity,
+        "num_shards": _num_shards(identity),
+        "data_shape": [source.dim],
         "complete": False,
         "mean_nfe": None,
-        "shards": {},
         "seconds": 0.0,
+        "shards": {},
     }
     if (out_dir / MANIFEST).is_file():
-        old = read_json(out_dir / MANIFEST, what="pair manifest")
-        differs = [k for k, v in asdict(spec).items() if old.get(k) != v]
+        old = read_json(out_dir / MANIFEST, what="coupling manifest")
+        differs = [k for k, v in identity.items() if old.get(k) != v]
         if differs:
             raise BadInput(
-                f"pair folder {out_dir} was made with other settings ({', '.join(differs)}); "
+                f"coupling folder {out_dir} was made with other settings ({', '.join(differs)}); "
                 "use --overwrite or another --out"
             )
-        manifest.update({k: old[k] for k in ("shards", "seconds", "data_shape") if k in old})
-        manifest["shards"] = {
-            k: v
-            for k, v in manifest["shards"].items()
-            if (out_dir / v["file"]).is_file() and sha256_file(out_dir / v["file"]) == v["sha256"]
-        }
-    teacher = teacher.to(device).eval()
-    todo = [i for i in range(spec.num_shards) if str(i) not in manifest["shards"]]
+        manifest["seconds"] = old.get("seconds", 0.0)
+        manifest["shards"] = _valid_shards(out_dir, old.get("shards", {}))
+    todo = [i for i in range(manifest["num_shards"]) if str(i) not in manifest["shards"]]
     bar = tqdm(
-        total=spec.num_shards,
-        initial=spec.num_shards - len(todo),
-        desc="pairs",
+        total=manifest["num_shards"],
+        initial=manifest["num_shards"] - len(todo),
+        desc=manifest["kind"],
         disable=None if progress else True,
         dynamic_ncols=True,
         leave=False,
     )
-    t_prev = manifest["seconds"]
-    t_start = time.perf_counter()
+    seconds_before, t_start = manifest["seconds"], time.perf_counter()
     for index in todo:
-        data, nfe = _make_shard(teacher, source, spec, index, device)
+        data, nfe = _make_shard(maker, source, identity, index, device)
         atomic_write_bytes(out_dir / shard_name(index), data)
         manifest["shards"][str(index)] = {
             "file": shard_name(index),
-            "rows": spec.shard_rows(index),
+            "rows": _shard_rows(identity, index),
             "nfe": nfe,
-            "sha256": sha256_file(out_dir / shard_name(index)),
+            "sha256": hashlib.sha256(data).hexdigest(),
         }
-        manifest["data_shape"] = [source.dim]
-        manifest["seconds"] = round(t_prev + time.perf_counter() - t_start, 3)
+        manifest["seconds"] = round(seconds_before + time.perf_counter() - t_start, 3)
         atomic_write_json(out_dir / MANIFEST, manifest)
         bar.update(1)
         if on_shard is not None:
@@ -160,48 +156,67 @@ def generate_pairs(
     return manifest
 
 
-def regenerate_shard(teacher: nn.Module, source, folder: str | Path, index: int) -> bool:
-    """Rebuild shard ``index`` from ``(seed, index)`` and say whether it matches the stored checksum."""
-    manifest = read_json(Path(folder) / MANIFEST, what="pair manifest")
-    spec = PairSpec(**{k: manifest[k] for k in PairSpec.__dataclass_fields__})
-    data, _ = _make_shard(teacher, source, spec, index, "cpu")
+def regenerate_shard(maker: Maker, source, folder: str | Path, index: int) -> bool:
+    """Rebuild shard ``index`` from ``(seed, index)``; say whether it matches its stored checksum."""
+    manifest = read_json(Path(folder) / MANIFEST, what="coupling manifest")
+    data, _ = _make_shard(maker, source, manifest, index, "cpu")
     return hashlib.sha256(data).hexdigest() == manifest["shards"][str(index)]["sha256"]
 
 
-class PairDataset:
-    """A verified pair folder held in memory: ``z0, z1`` of shape ``(N, *D)``."""
+class CouplingDataset:
+    """A verified stored coupling held in memory.
+
+    ``points`` has shape ``(n + 1, N, *D)``: ``points[0] = z0``, ``points[-1] = z1``
+    and the interior rows are the guides (control points) of a guided coupling.
+    """
 
     def __init__(self, folder: str | Path, *, verify: bool = True) -> None:
         folder = Path(folder)
         if not folder.is_dir():
-            raise BadInput(f"pair folder {folder} does not exist")
+            raise BadInput(f"coupling folder {folder} does not exist")
         self.folder = folder
-        self.manifest = read_json(folder / MANIFEST, what="pair manifest")
+        self.manifest = read_json(folder / MANIFEST, what="coupling manifest")
         if not self.manifest.get("complete"):
-            raise BadInput(f"pair folder {folder} is incomplete; rerun its reflow command with --resume")
-        z0s, z1s = [], []
+            raise BadInput(
+                f"coupling folder {folder} is incomplete; rerun the command that made it with --resume"
+            )
+        columns: list[Tensor] = []
         for entry in self.manifest["shards"].values():
             path = folder / entry["file"]
             if not path.is_file():
-                raise BadInput(f"pair shard {path} is missing")
+                raise BadInput(f"coupling shard {path} is missing")
             if verify and sha256_file(path) != entry["sha256"]:
-                raise BadInput(f"pair shard {path} fails its checksum (corrupt or modified)")
+                raise BadInput(f"coupling shard {path} fails its checksum (corrupt or modified)")
             try:
-                tensors = load_file(path)
+                t = load_file(path)
             except (SafetensorError, OSError, ValueError) as e:
-                raise BadInput(f"pair shard {path} is corrupt ({e})") from None
-            z0s.append(tensors["z0"])
-            z1s.append(tensors["z1"])
-        self.z0, self.z1 = torch.cat(z0s), torch.cat(z1s)
+                raise BadInput(f"coupling shard {path} is corrupt ({e})") from None
+            guides = t["guides"].transpose(0, 1) if "guides" in t else t["z0"][None][:0]
+            columns.append(torch.cat([t["z0"][None], guides, t["z1"][None]]))
+        self.points = torch.cat(columns, dim=1)
+
+    @property
+    def degree(self) -> int:
+        return self.points.shape[0] - 1
 
     @property
     def data_shape(self) -> tuple[int, ...]:
-        return tuple(self.z0.shape[1:])
+        return tuple(self.points.shape[2:])
+
+    @property
+    def end_teacher(self) -> str:
+        """Folder of the model that produced ``z1`` (the default model to fine-tune from)."""
+        teachers = self.manifest["teachers"]
+        return teachers[self.manifest.get("end_teacher", 0)]["path"]
 
     def __len__(self) -> int:
-        return self.z0.shape[0]
+        return self.points.shape[1]
+
+    def sample_points(self, batch: int, generator: torch.Generator) -> Tensor:
+        """Control points of ``batch`` stored samples (with replacement): ``(n + 1, batch, *D)``."""
+        return self.points[:, torch.randint(0, len(self), (batch,), generator=generator)]
 
     def sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """A batch of stored pairs drawn with replacement: ``(z0, z1)`` each ``(batch, *D)``."""
-        idx = torch.randint(0, len(self), (batch,), generator=generator)
-        return self.z0[idx], self.z1[idx]
+        """A batch of ``(z0, z1)`` pairs, each ``(batch, *D)``."""
+        points = self.sample_points(batch, generator)
+        return points[0], points[-1]

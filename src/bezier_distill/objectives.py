@@ -1,4 +1,4 @@
-"""Training objectives: velocity matching (rectified flow) and distillation.
+"""Training objectives: velocity matching (rectified flow), distillation and Bezier Distillation.
 
 Each objective is a pure function of a model and a batch returning a scalar
 loss; the training loop does not know which one it runs.
@@ -11,8 +11,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .bezier import curve, derivative, secant_to_end
 from .errors import BadInput
-from .interpolants import straight
+from .interpolants import PATHS
 
 LOSSES = ("l2", "l1", "pseudo_huber")
 T_EPS = 1e-3  # t ~ U[T_EPS, 1] for velocity matching, as in the reference code
@@ -41,9 +42,17 @@ def sample_time(batch: int, generator: torch.Generator, *, device="cpu") -> Tens
     return T_EPS + (1 - T_EPS) * u
 
 
-def velocity_matching(model: nn.Module, x0: Tensor, x1: Tensor, t: Tensor, *, loss: str = "l2") -> Tensor:
-    """L_RF (METHOD.md section 1): ``|| (x1 - x0) - v(x_t, t) ||^2`` on the straight path."""
-    p = straight(x0, x1, t)
+def velocity_matching(
+    model: nn.Module, x0: Tensor, x1: Tensor, t: Tensor, *, loss: str = "l2", path: str = "straight"
+) -> Tensor:
+    """L_RF (METHOD.md section 1): ``|| dx_t - v(x_t, t) ||^2`` on ``path``.
+
+    On the straight path ``dx_t = x1 - x0``; ``path="cosine"`` trains a
+    diffusion-style (VP-like) teacher whose ODE paths are curved.
+    """
+    if path not in PATHS:
+        raise BadInput(f"unknown path {path!r}: choose one of {', '.join(PATHS)}")
+    p = PATHS[path](x0, x1, t)
     return regression(model(p.x_t, t), p.dx_t, loss)
 
 
@@ -61,3 +70,48 @@ def distillation(model: nn.Module, z0: Tensor, z1: Tensor, t: Tensor, *, loss: s
     ``t`` from :func:`grid_time` it is k-step distillation.
     """
     return velocity_matching(model, z0, z1, t, loss=loss)
+
+
+BEZIER_OBJECTIVES = ("end", "tangent", "chord")
+TIME_SAMPLINGS = ("uniform", "grid")
+
+
+def bezier_time(
+    batch: int, objective: str, generator: torch.Generator, *, k: int = 2, sampling: str = "uniform"
+) -> Tensor:
+    """Training times for a Bezier objective, shape ``(batch,)``.
+
+    ``chord`` always uses the grid ``{0, 1/k, ..., (k-1)/k}``; ``end`` and
+    ``tangent`` use ``U[0, 1)`` (``sampling="uniform"``) or that grid.
+    """
+    if objective not in BEZIER_OBJECTIVES:
+        raise BadInput(f"unknown objective {objective!r}: choose one of {', '.join(BEZIER_OBJECTIVES)}")
+    if sampling not in TIME_SAMPLINGS:
+        raise BadInput(f"unknown time sampling {sampling!r}: choose one of {', '.join(TIME_SAMPLINGS)}")
+    if objective == "chord" or sampling == "grid":
+        return grid_time(batch, k, generator)
+    return torch.rand(batch, generator=generator)
+
+
+def bezier_objective(
+    model: nn.Module, points: Tensor, t: Tensor, objective: str, *, k: int = 2, loss: str = "l2"
+) -> Tensor:
+    """Bezier Distillation objectives (METHOD.md section 5) at ``x = B(t)``.
+
+    ``points``: control points ``(n + 1, B, *D)``; ``t``: ``(B,)``.
+
+    * ``end``: target ``(P_n - B(t)) / (1 - t)``, so ``x + (1 - t) v`` predicts the end.
+    * ``tangent``: target ``B'(t)`` (Bezier flow matching; sample with an ODE solver).
+    * ``chord``: target ``k (B(t + 1/k) - B(t))`` at grid times, so ``k`` Euler
+      steps land on the curve's end.
+    """
+    x = curve(points, t)
+    if objective == "end":
+        target = secant_to_end(points, t)
+    elif objective == "tangent":
+        target = derivative(points, t)
+    elif objective == "chord":
+        target = (curve(points, t + 1.0 / k) - x) * k
+    else:
+        raise BadInput(f"unknown objective {objective!r}: choose one of {', '.join(BEZIER_OBJECTIVES)}")
+    return regression(model(x, t), target, loss)

@@ -5,7 +5,9 @@ they fit; all of them run :func:`bezier_distill.training.train`.
 
 * ``run_train``: 1-RF on an independent coupling, or k-RF on stored pairs.
 * ``run_reflow``: generate pairs from a teacher (the reflow coupling).
+* ``run_guide``: generate a guided coupling (Bezier control points) from teachers.
 * ``run_distill``: one-step / k-step distillation on stored pairs.
+* ``run_bezier``: Bezier Distillation of a student on a guided coupling.
 * ``run_sample`` and ``run_evaluate``: samples with counted NFE, and their scores.
 """
 
@@ -20,22 +22,32 @@ import torch
 from torch import nn
 
 from .config import (
+    BezierConfig,
     DistillConfig,
     EvaluateConfig,
+    GuideConfig,
     ReflowConfig,
     SampleConfig,
     TrainConfig,
     to_dict,
 )
-from .couplings import IndependentCoupling, PairDataset, PairSpec, generate_pairs
+from .couplings import CouplingDataset, IndependentCoupling, generate_coupling
 from .data import get_distribution
 from .errors import BadInput
 from .evaluation import evaluate, noise_floor, reference, source_draw
-from .models import build_model, from_pretrained, model_fingerprint, resolve_model_dir
-from .objectives import distillation, grid_time, sample_time, velocity_matching
+from .models import build_model, from_pretrained, resolve_model_dir
+from .objectives import (
+    bezier_objective,
+    bezier_time,
+    distillation,
+    grid_time,
+    sample_time,
+    velocity_matching,
+)
 from .seeding import make_generator, seeded
 from .solvers import solve
 from .storage import atomic_write_bytes, atomic_write_json, prepare_out_dir, read_json
+from .teachers import Teacher, TeacherEnsemble, parse_guides, parse_solvers
 from .training import train
 
 # Keys that may change when a run is resumed (more steps, another device).
@@ -68,9 +80,10 @@ def provenance(model_dir: str | Path) -> dict:
     if not config_path.is_file():
         return {}
     cfg = read_json(config_path, what="run config")
-    if cfg.get("pairs"):
-        manifest = read_json(Path(cfg["pairs"]) / "manifest.json", what="pair manifest")
-        return provenance(manifest["teacher"])
+    coupling = cfg.get("pairs") or cfg.get("coupling")
+    if coupling:
+        manifest = read_json(Path(coupling) / "manifest.json", what="coupling manifest")
+        return provenance(manifest["teachers"][manifest["end_teacher"]]["path"])
     return {k: cfg[k] for k in ("source", "data") if k in cfg}
 
 
@@ -89,9 +102,9 @@ def _resolve_init(init: str | None, default: str | None) -> str | None:
 def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
     """1-RF on (source, data), or k-RF on a pair folder; returns the EMA model."""
     if cfg.pairs:
-        pairs = PairDataset(cfg.pairs)
+        pairs = CouplingDataset(cfg.pairs)
         draw, shape = pairs.sample, pairs.data_shape
-        init = _resolve_init(cfg.init, pairs.manifest["teacher"])
+        init = _resolve_init(cfg.init, pairs.end_teacher)
     else:
         coupling = IndependentCoupling(get_distribution(cfg.source), get_distribution(cfg.data))
         draw, shape = coupling.sample, (coupling.target.dim,)
@@ -108,7 +121,8 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
     def loss_fn(model: nn.Module, g: torch.Generator) -> torch.Tensor:
         x0, x1 = draw(cfg.batch_size, g)
         t = sample_time(cfg.batch_size, g)
-        return velocity_matching(model, x0.to(device), x1.to(device), t.to(device), loss=cfg.loss)
+        x0, x1, t = x0.to(device), x1.to(device), t.to(device)
+        return velocity_matching(model, x0, x1, t, loss=cfg.loss, path=cfg.path)
 
     name = "k-RF" if cfg.pairs else "1-RF"
     return train(
@@ -125,8 +139,8 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
 
 def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
     """Distill on a pair folder into a ``cfg.k``-step student; returns the EMA model."""
-    pairs = PairDataset(cfg.pairs)
-    model = from_pretrained(_resolve_init(cfg.init, pairs.manifest["teacher"]))
+    pairs = CouplingDataset(cfg.pairs)
+    model = from_pretrained(_resolve_init(cfg.init, pairs.end_teacher))
     _check_shape(model, pairs.data_shape, f"pair folder {cfg.pairs}")
     resume = start_run(cfg)
     device = cfg.device
@@ -148,22 +162,56 @@ def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
     )
 
 
-def run_reflow(cfg: ReflowConfig, *, progress: bool = True) -> dict:
-    """Generate reflow pairs from ``cfg.model``; returns the pair manifest."""
-    teacher = from_pretrained(cfg.model)
-    source = get_distribution(cfg.source or provenance(cfg.model).get("source", "gaussian"))
-    _check_shape(teacher, (source.dim,), f"source {source.name!r}")
-    spec = PairSpec(
-        teacher=str(resolve_model_dir(cfg.model).resolve()),
-        teacher_sha256=model_fingerprint(cfg.model),
-        source=source.name,
-        solver=to_dict(cfg.solver_spec()),
-        n_pairs=cfg.n_pairs,
-        shard_size=cfg.shard_size,
-        seed=cfg.seed,
-    )
+def _make_coupling(cfg, ensemble: TeacherEnsemble, model_dir: str, progress: bool) -> dict:
+    source = get_distribution(cfg.source or provenance(model_dir).get("source", "gaussian"))
+    _check_shape(ensemble.teachers[0].model, (source.dim,), f"source {source.name!r}")
+    identity = {
+        "source": source.name,
+        "n_pairs": cfg.n_pairs,
+        "shard_size": cfg.shard_size,
+        "seed": cfg.seed,
+        **ensemble.identity(),
+    }
     start_run(cfg)
-    return generate_pairs(teacher, source, cfg.out, spec, device=cfg.device, progress=progress)
+    return generate_coupling(ensemble, source, cfg.out, identity, device=cfg.device, progress=progress)
+
+
+def run_reflow(cfg: ReflowConfig, *, progress: bool = True) -> dict:
+    """Generate reflow pairs ``(z0, ODE(z0))`` from ``cfg.model``; returns the manifest."""
+    teacher = Teacher.load(cfg.model, cfg.solver_spec(), device=cfg.device)
+    ensemble = TeacherEnsemble([teacher], degree=1, guides=[])
+    return _make_coupling(cfg, ensemble, cfg.model, progress)
+
+
+def run_guide(cfg: GuideConfig, *, progress: bool = True) -> dict:
+    """Generate a guided coupling (Bezier control points from teachers); returns the manifest."""
+    folders = [f.strip() for f in cfg.teachers.split(",") if f.strip()]
+    solvers = parse_solvers(cfg.teacher_solvers, len(folders))
+    guides = parse_guides(cfg.guides, cfg.degree, len(folders))
+    teachers = [Teacher.load(f, s, device=cfg.device) for f, s in zip(folders, solvers)]
+    ensemble = TeacherEnsemble(
+        teachers, cfg.degree, guides, guide_as=cfg.guide_as, end_teacher=cfg.end_teacher
+    )
+    return _make_coupling(cfg, ensemble, folders[cfg.end_teacher], progress)
+
+
+def run_bezier(cfg: BezierConfig, *, progress: bool = True) -> nn.Module:
+    """Bezier Distillation: train a student on a guided coupling; returns the EMA model."""
+    coupling = CouplingDataset(cfg.coupling)
+    model = from_pretrained(_resolve_init(cfg.init, coupling.end_teacher))
+    _check_shape(model, coupling.data_shape, f"coupling folder {cfg.coupling}")
+    resume = start_run(cfg)
+    device = cfg.device
+
+    def loss_fn(model: nn.Module, g: torch.Generator) -> torch.Tensor:
+        points = coupling.sample_points(cfg.batch_size, g).to(device)
+        t = bezier_time(cfg.batch_size, cfg.objective, g, k=cfg.k, sampling=cfg.time_sampling)
+        return bezier_objective(model, points, t.to(device), cfg.objective, k=cfg.k, loss=cfg.loss)
+
+    desc = f"bezier n={coupling.degree} {cfg.objective}"
+    return train(
+        model, loss_fn, cfg.settings(), cfg.out, resume=resume, device=device, progress=progress, desc=desc
+    )
 
 
 def _sources(cfg, model_dir: str) -> dict:

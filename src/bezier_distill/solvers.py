@@ -8,7 +8,7 @@ inferred from a step count.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
@@ -129,3 +129,27 @@ def solve(
         times=grid.to(x0.dtype) if trajectory else None,
         trajectory=torch.stack(states) if states is not None else None,
     )
+
+
+def solve_to_times(
+    model: nn.Module, x0: Tensor, spec: SolverSpec, times: list[float]
+) -> tuple[list[Tensor], int]:
+    """States at increasing ``times`` in (0, 1] of the ODE from ``x0`` at t = 0, and the NFE.
+
+    dopri5 records the states on its dense output; a fixed-step solver spends
+    ``round(steps * (t_j - t_{j-1}))`` steps (at least one) on each segment, so
+    ``times = [1.0]`` is exactly ``solve(model, x0, spec)``.
+    """
+    if any(b <= a for a, b in zip([0.0, *times], times)) or times[-1] > 1:
+        raise BadInput(f"times must increase within (0, 1], got {times}")
+    if spec.method == "dopri5":
+        grid = torch.tensor([0.0, *times], dtype=torch.float64)
+        result = solve(model, x0, spec, trajectory=True, record_times=grid)
+        return list(result.trajectory[1:]), result.nfe
+    states, nfe, x, t_prev = [], 0, x0, 0.0
+    for t in times:
+        steps = max(1, round(spec.steps * (t - t_prev)))
+        result = solve(model, x, replace(spec, steps=steps), t0=t_prev, t1=t)
+        states.append(result.x)
+        nfe, x, t_prev = nfe + result.nfe, result.x, t
+    return states, nfe

@@ -14,7 +14,7 @@ class SinusoidalTime(nn.Module):
     Frequencies are geometric between 1 and ``max_freq`` cycles per unit time.
     """
 
-    def __init__(self, dim: int = 64, max_freq: float = 1000.0) -> None:
+    def __init__(self, dim: int = 64, max_freq: float = 16.0) -> None:
         super().__init__()
         if dim < 2 or dim % 2:
             raise ValueError(f"time embedding dim must be an even number >= 2, got {dim}")

@@ -1,0 +1,215 @@
+"""Teachers and the guides they supply as Bezier control points (METHOD.md section 5).
+
+A teacher is any trained velocity model of the project with its own solver
+settings. A :class:`TeacherEnsemble` turns a source draw ``z0 (B, *D)`` into
+control points ``P_0 .. P_n``:
+
+* ``P_0 = z0``; ``P_n = z1``, the end teacher's ODE solution from ``z0``;
+* each interior point ``P_i`` is a weighted average of guides from one or
+  more teachers, of kind ``endpoint`` (the teacher's ODE solution), ``state``
+  (its trajectory state at ``i / n``) or ``onestep`` (``z0 + v(z0, 0)``);
+* with ``guide_as="through"`` (state guides only) the guides are points the
+  curve passes through at ``i / n`` and are converted to control points.
+
+Degree 1 with one teacher is reflow's pair generation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .bezier import through_points_to_control
+from .errors import BadInput
+from .models import from_pretrained, model_fingerprint, resolve_model_dir
+from .solvers import SOLVERS, SolverSpec, solve_to_times
+
+GUIDE_KINDS = ("endpoint", "state", "onestep")
+GUIDE_AS = ("control", "through")
+
+
+@dataclass(frozen=True)
+class Teacher:
+    """A trained velocity model, where it came from, and how to integrate it."""
+
+    path: str
+    sha256: str
+    solver: SolverSpec
+    model: nn.Module
+
+    @classmethod
+    def load(cls, folder: str | Path, solver: SolverSpec, *, device: str = "cpu") -> Teacher:
+        path = str(resolve_model_dir(folder).resolve())
+        return cls(path, model_fingerprint(path), solver, from_pretrained(path, device=device))
+
+    def describe(self) -> dict:
+        return {"path": self.path, "sha256": self.sha256, "solver": asdict(self.solver)}
+
+
+@dataclass(frozen=True)
+class Guide:
+    """The guide of one interior control point: a kind and ``(teacher index, weight)`` pairs."""
+
+    kind: str
+    teachers: tuple[tuple[int, float], ...] = ((0, 1.0),)
+
+
+def parse_solvers(text: str, count: int) -> list[SolverSpec]:
+    """``"rk4:50"`` for all teachers, or one entry per teacher: ``"rk4:50,dopri5,heun:20"``."""
+    entries = [e.strip() for e in text.split(",") if e.strip()]
+    if len(entries) == 1:
+        entries *= count
+    if len(entries) != count:
+        raise BadInput(f"--teacher-solvers gives {len(entries)} solvers for {count} teachers")
+    specs = []
+    for entry in entries:
+        method, _, steps = entry.partition(":")
+        if method not in SOLVERS:
+            raise BadInput(
+                f"unknown solver {method!r} in --teacher-solvers: choose one of {', '.join(SOLVERS)}"
+            )
+        if steps and not steps.isdigit():
+            raise BadInput(f"solver steps in --teacher-solvers must be a positive integer, got {steps!r}")
+        specs.append(SolverSpec(method, int(steps) if steps else 50))
+    return specs
+
+
+_GUIDE = re.compile(r"^(?P<kind>[a-z]+)(?::(?P<teachers>[0-9.@+eE-]+))?$")
+
+
+def parse_guides(text: str, degree: int, n_teachers: int) -> list[Guide]:
+    """Guides of the ``degree - 1`` interior points from text.
+
+    One entry per point separated by ``;`` (or one entry for all points); an
+    entry is ``KIND`` or ``KIND:TEACHERS`` where ``TEACHERS`` is ``i`` or
+    ``i@w+j@w`` (teacher indices into ``--teachers``, weights normalised), e.g.
+    ``"state:0;endpoint:1@0.5+2@0.5"``. Teacher 0 when none is named.
+    """
+    if degree == 1:
+        if text.strip():
+            raise BadInput("degree 1 has no interior control points; leave --guides empty")
+        return []
+    entries = [e.strip() for e in text.split(";")]
+    if len(entries) == 1:
+        entries *= degree - 1
+    if len(entries) != degree - 1:
+        raise BadInput(
+            f"--guides gives {len(entries)} entries for the {degree - 1} interior points of degree {degree}"
+        )
+    guides = []
+    for entry in entries:
+        m = _GUIDE.match(entry)
+        if not m:
+            raise BadInput(f"cannot read guide {entry!r}: write KIND or KIND:i or KIND:i@w+j@w")
+        if m["kind"] not in GUIDE_KINDS:
+            raise BadInput(f"unknown guide kind {m['kind']!r}: choose one of {', '.join(GUIDE_KINDS)}")
+        pairs = []
+        for item in (m["teachers"] or "0").split("+"):
+            index, _, weight = item.partition("@")
+            try:
+                i, w = int(index), float(weight) if weight else 1.0
+            except ValueError:
+                raise BadInput(f"cannot read teacher {item!r} in guide {entry!r}") from None
+            if not 0 <= i < n_teachers:
+                raise BadInput(f"guide {entry!r} names teacher {i}, but there are {n_teachers} teachers")
+            if not w > 0:
+                raise BadInput(f"guide {entry!r} has a non-positive weight {w}")
+            pairs.append((i, w))
+        guides.append(Guide(m["kind"], tuple(pairs)))
+    return guides
+
+
+class TeacherEnsemble:
+    """Makes Bezier control points from source draws; a ``Maker`` for stored couplings."""
+
+    def __init__(
+        self,
+        teachers: list[Teacher],
+        degree: int,
+        guides: list[Guide],
+        *,
+        guide_as: str = "control",
+        end_teacher: int = 0,
+    ) -> None:
+        if not teachers:
+            raise BadInput("at least one teacher is needed")
+        if not isinstance(degree, int) or degree < 1:
+            raise BadInput(f"--degree must be an integer >= 1, got {degree!r}")
+        if len(guides) != degree - 1:
+            raise BadInput(f"degree {degree} needs {degree - 1} guides, got {len(guides)}")
+        if guide_as not in GUIDE_AS:
+            raise BadInput(f"unknown --guide-as {guide_as!r}: choose one of {', '.join(GUIDE_AS)}")
+        if guide_as == "through" and any(g.kind != "state" for g in guides):
+            raise BadInput(
+                "--guide-as through converts trajectory states: every guide must be of kind 'state'"
+            )
+        if not 0 <= end_teacher < len(teachers):
+            raise BadInput(f"--end-teacher {end_teacher} is not one of the {len(teachers)} teachers")
+        shapes = {tuple(t.model.data_shape) for t in teachers}
+        if len(shapes) > 1:
+            raise BadInput(f"teachers disagree on the data shape: {sorted(shapes)}")
+        self.teachers, self.degree, self.guides = teachers, degree, guides
+        self.guide_as, self.end_teacher = guide_as, end_teacher
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return tuple(self.teachers[0].model.data_shape)
+
+    def identity(self) -> dict:
+        """What determines the control points (recorded in the coupling manifest)."""
+        return {
+            "teachers": [t.describe() for t in self.teachers],
+            "degree": self.degree,
+            "guides": [{"kind": g.kind, "teachers": [list(p) for p in g.teachers]} for g in self.guides],
+            "guide_as": self.guide_as,
+            "end_teacher": self.end_teacher,
+        }
+
+    def _times_needed(self) -> dict[int, set[float]]:
+        need: dict[int, set[float]] = {self.end_teacher: {1.0}}
+        for i, guide in enumerate(self.guides, start=1):
+            for j, _ in guide.teachers:
+                if guide.kind == "state":
+                    need.setdefault(j, set()).add(i / self.degree)
+                elif guide.kind == "endpoint":
+                    need.setdefault(j, set()).add(1.0)
+        return need
+
+    @torch.no_grad()
+    def __call__(self, z0: Tensor) -> tuple[dict[str, Tensor], int]:
+        """Control points for ``z0 (B, *D)``: ``{"z1": (B, *D), "guides": (B, n - 1, *D)}`` and the NFE."""
+        nfe = 0
+        states: dict[tuple[int, float], Tensor] = {}
+        for j, times in self._times_needed().items():
+            teacher = self.teachers[j]
+            order = sorted(times)
+            xs, used = solve_to_times(teacher.model, z0, teacher.solver, order)
+            states.update({(j, t): x for t, x in zip(order, xs)})
+            nfe += used
+        onestep: dict[int, Tensor] = {}
+        guides = []
+        for i, guide in enumerate(self.guides, start=1):
+            total = sum(w for _, w in guide.teachers)
+            parts = []
+            for j, w in guide.teachers:
+                if guide.kind == "onestep":
+                    if j not in onestep:
+                        t0 = torch.zeros(z0.shape[0], device=z0.device, dtype=z0.dtype)
+                        onestep[j] = z0 + self.teachers[j].model(z0, t0)
+                        nfe += 1
+                    g = onestep[j]
+                else:
+                    g = states[(j, i / self.degree if guide.kind == "state" else 1.0)]
+                parts.append(g * (w / total))
+            guides.append(torch.stack(parts).sum(0))
+        z1 = states[(self.end_teacher, 1.0)]
+        if not guides:
+            return {"z1": z1}, nfe
+        interior = torch.stack(guides)
+        if self.guide_as == "through":
+            interior = through_points_to_control(z0, interior, z1)[1:-1]
+        return {"z1": z1, "guides": interior.transpose(0, 1).contiguous()}, nfe
