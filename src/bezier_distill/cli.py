@@ -14,8 +14,10 @@ import typing
 from collections.abc import Callable
 
 from . import __version__
+from .compare import run_compare
 from .config import (
     BezierConfig,
+    CompareConfig,
     DemoConfig,
     DistillConfig,
     EvaluateConfig,
@@ -78,6 +80,7 @@ COMMANDS: dict[str, tuple[type, Callable, Callable | None]] = {
     "sample": (SampleConfig, run_sample, _print_sample),
     "evaluate": (EvaluateConfig, run_evaluate, _print_evaluate),
     "demo": (DemoConfig, run_demo, None),
+    "compare": (CompareConfig, run_compare, None),
 }
 
 

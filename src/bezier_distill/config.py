@@ -262,6 +262,33 @@ class DemoConfig(RunFlags, Common):
         _check_positive_int(self, "steps", "batch_size", "n_pairs", "n_eval")
 
 
+@dataclass(frozen=True)
+class CompareConfig(RunFlags, Common):
+    """k-RF, k-RF + distill and Bezier Distillation on equal budgets, over datasets and seeds."""
+
+    out: str = opt("runs/compare", "output folder (report.md, results.csv, plots, every run)")
+    datasets: str = opt("8gaussians,moons,checkerboard,spirals", "comma-separated target datasets")
+    seeds: str = opt("0,1,2", "comma-separated seeds (the spread is over these)")
+    steps: int = opt(2000, "training steps of every stage")
+    batch_size: int = opt(256, "batch size of every stage")
+    hidden: int = opt(256, "MLP width of teachers and students")
+    layers: int = opt(3, "MLP hidden layers")
+    n_pairs: int = opt(10000, "pairs / guided rows per coupling")
+    n_eval: int = opt(2000, "evaluation samples per row")
+    teacher_solver: str = opt("rk4:50", "solver of every teacher when making pairs and guides")
+    quick: bool = opt(False, "a small run for tests (2 datasets, 2 seeds, tiny budgets); sizes ignored")
+
+    def __post_init__(self) -> None:
+        _check_device(self)
+        _check_positive_int(self, "steps", "batch_size", "hidden", "layers", "n_pairs", "n_eval")
+        if not [d for d in self.datasets.split(",") if d.strip()]:
+            raise BadInput("--datasets is empty")
+        try:
+            [int(x) for x in self.seeds.split(",")]
+        except ValueError:
+            raise BadInput(f"--seeds must be comma-separated integers, got {self.seeds!r}") from None
+
+
 def _type_ok(value: Any, annotation: Any) -> bool:
     if annotation is Any:
         return True

@@ -29,13 +29,15 @@ def _limits(arrays: list[Tensor]) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
-def scatter_panels(panels: dict[str, Tensor], path: str | Path, *, reference: Tensor | None = None) -> None:
+def scatter_panels(
+    panels: dict[str, Tensor], path: str | Path, *, reference: Tensor | None = None, cols: int = 4
+) -> None:
     """One scatter per entry of ``panels`` (title -> ``(N, 2)`` points), same axes for all.
 
     ``reference`` (the data) is drawn first as its own panel when given.
     """
     items = ([("data", reference)] if reference is not None else []) + list(panels.items())
-    cols = min(4, len(items))
+    cols = min(cols, len(items))
     rows = math.ceil(len(items) / cols)
     lim = _limits([p.flatten() for _, p in items])
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.2 * rows), squeeze=False)
@@ -70,4 +72,74 @@ def trajectory_panels(panels: dict[str, Tensor], path: str | Path, *, lines: int
         ax.set_xticks([])
         ax.set_yticks([])
     axes.flat[0].legend(loc="lower left", fontsize=7, markerscale=3)
+    _save(fig, path)
+
+
+def _grid(n: int, width: float, height: float, cols: int = 2):
+    cols = min(cols, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, axes.flat
+
+
+def dot_plot(panels: dict[str, dict], path: str | Path, *, xlabel: str) -> None:
+    """Per panel: methods on the y-axis, one marker series each with error bars (mean, sd).
+
+    ``panels[title] = {"labels": [...], "series": {name: [(mean, sd) | None, ...]}, "floor": x}``.
+    """
+    height = max(3.0, 0.22 * max(len(p["labels"]) for p in panels.values()) + 1.0)
+    fig, axes = _grid(len(panels), 6.0, height)
+    for ax, (title, p) in zip(axes, panels.items()):
+        y = list(range(len(p["labels"])))
+        for j, (name, values) in enumerate(p["series"].items()):
+            pts = [(v[0], v[1], yy + 0.15 * (j - 0.5)) for v, yy in zip(values, y) if v is not None]
+            if pts:
+                xs, sds, ys = zip(*pts)
+                ax.errorbar(xs, ys, xerr=sds, fmt="o", ms=3.5, capsize=2, label=name)
+        ax.axvline(p["floor"], color="grey", ls="--", lw=1)
+        ax.set_yticks(y)
+        ax.set_yticklabels(p["labels"], fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.invert_yaxis()
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def line_panels(panels: dict[str, dict], path: str | Path, *, xlabel: str, ylabel: str) -> None:
+    """Per panel: lines of ``(x, mean, sd)`` points; ``panels[title] = {"series": ..., "floor": y}``."""
+    fig, axes = _grid(len(panels), 4.8, 3.6)
+    for ax, (title, p) in zip(axes, panels.items()):
+        for name, pts in p["series"].items():
+            xs, means, sds = zip(*pts)
+            ax.errorbar(xs, means, yerr=sds, marker="o", ms=4, capsize=2, label=name)
+        ax.axhline(p["floor"], color="grey", ls="--", lw=1, label="noise floor")
+        ax.set_yscale("log")
+        ax.set_xticks(sorted({x for pts in p["series"].values() for x, _, _ in pts}))
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_title(title, fontsize=10)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def xy_panels(panels: dict[str, dict], path: str | Path, *, xlabel: str, ylabel: str) -> None:
+    """Per panel: scatter groups of ``(x, y, label)``; ``panels[title] = {"groups": ..., "floor": y}``."""
+    fig, axes = _grid(len(panels), 4.8, 3.6)
+    for ax, (title, p) in zip(axes, panels.items()):
+        for name, pts in p["groups"].items():
+            xs, ys, _ = zip(*pts)
+            ax.scatter(xs, ys, s=14, label=name)
+        ax.axhline(p["floor"], color="grey", ls="--", lw=1, label="noise floor")
+        ax.set_yscale("log")
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.set_title(title, fontsize=10)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
     _save(fig, path)

@@ -19,7 +19,9 @@ class MLPVelocity(nn.Module):
 
     kind = "mlp"
 
-    def __init__(self, dim: int, hidden: int = 256, layers: int = 3, time_dim: int = 64) -> None:
+    def __init__(
+        self, dim: int, hidden: int = 256, layers: int = 3, time_dim: int = 64, time_freq: float = 16.0
+    ) -> None:
         super().__init__()
         for name, value in (("dim", dim), ("hidden", hidden), ("layers", layers)):
             if not isinstance(value, int) or value < 1:
@@ -29,8 +31,9 @@ class MLPVelocity(nn.Module):
             "hidden": hidden,
             "layers": layers,
             "time_dim": time_dim,
+            "time_freq": time_freq,
         }
-        self.time = SinusoidalTime(time_dim)
+        self.time = SinusoidalTime(time_dim, time_freq)
         widths = [dim + time_dim] + [hidden] * layers
         blocks: list[nn.Module] = []
         for a, b in zip(widths[:-1], widths[1:]):
