@@ -1,11 +1,19 @@
 import json
+import shutil
+from pathlib import Path
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import torch
 
 from bezier_distill.cli import main
+from bezier_distill.couplings import generate_coupling
+from bezier_distill.data import get_distribution
+from bezier_distill.models import MLPVelocity, save_pretrained
+from bezier_distill.solvers import SolverSpec
+from bezier_distill.teachers import Teacher, TeacherEnsemble
 
 FAST = ["--steps", "30", "--batch-size", "64", "--hidden", "32", "--layers", "2", "--log-every", "10"]
 
@@ -80,6 +88,61 @@ def test_the_chain_through_the_cli(tmp_path, capsys):
     assert scores["data"] == "moons" and scores["scores"]["nfe"] == 1  # traced through the pairs
 
 
+def test_bezier_distillation_through_the_cli(tmp_path, capsys):
+    t1, t2 = tmp_path / "t1", tmp_path / "t2"
+    assert run(capsys, "train", "--data", "moons", "--out", t1, *FAST)[0] == 0
+    assert run(capsys, "train", "--data", "moons", "--out", t2, "--seed", "1", *FAST)[0] == 0
+    guided = tmp_path / "g"
+    code, out, _ = run(
+        capsys,
+        "guide",
+        "--teachers",
+        f"{t1},{t2}",
+        "--degree",
+        "3",
+        "--guides",
+        "state:0+1;endpoint:1",
+        "--guide-as",
+        "control",
+        "--teacher-solvers",
+        "rk4:4,euler:8",
+        "--n-pairs",
+        "200",
+        "--shard-size",
+        "100",
+        "--out",
+        guided,
+    )
+    assert code == 0 and "200 rows (degree 3) in 2 shards" in out
+    manifest = json.loads((guided / "manifest.json").read_text())
+    assert [t["solver"]["method"] for t in manifest["teachers"]] == ["rk4", "euler"]
+    assert json.loads((guided / "config.json").read_text())["guides"] == "state:0+1;endpoint:1"
+    student = tmp_path / "s"
+    assert (
+        run(
+            capsys,
+            "bezier",
+            "--coupling",
+            guided,
+            "--objective",
+            "chord",
+            "--k",
+            "2",
+            "--out",
+            student,
+            "--steps",
+            "20",
+        )[0]
+        == 0
+    )
+    code, out, _ = run(
+        capsys, "evaluate", "--model", student, "--solver", "euler", "--solver-steps", "2", "--n", "100"
+    )
+    assert code == 0 and "NFE" in out  # data traced through the guided coupling to the teacher
+    assert run(capsys, "train", "--pairs", guided, "--out", tmp_path / "k", "--steps", "5")[0] == 0
+    assert run(capsys, "train", "--data", "moons", "--path", "cosine", "--out", tmp_path / "c", *FAST)[0] == 0
+
+
 def test_config_file_with_override(tmp_path, capsys):
     toml = tmp_path / "c.toml"
     toml.write_text('data = "circles"\nsteps = 99\nbatch_size = 32\nhidden = 16\nlayers = 1\n')
@@ -114,6 +177,21 @@ def _bad_files(tmp_path):
     (tmp_path / "type.toml").write_text('steps = "many"')
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "keep.txt").write_text("precious")
+    np.save(tmp_path / "inf.npy", np.array([[0.0, np.inf], [1.0, 2.0]]))
+    np.save(tmp_path / "p3.npy", np.zeros((10, 3)))
+    (tmp_path / "afile").write_text("a file, not a folder")
+    torch.manual_seed(0)
+    save_pretrained(MLPVelocity(dim=2, hidden=8, layers=1), tmp_path / "m")
+    shutil.copytree(tmp_path / "m", tmp_path / "m_badjson")
+    (tmp_path / "m_badjson" / "config.json").write_text("{oops")
+    shutil.copytree(tmp_path / "m", tmp_path / "m_trunc")
+    weights = (tmp_path / "m_trunc" / "model.safetensors").read_bytes()
+    (tmp_path / "m_trunc" / "model.safetensors").write_bytes(weights[: len(weights) // 3])
+    ens = TeacherEnsemble([Teacher.load(tmp_path / "m", SolverSpec("euler", 2))], 1, [])
+    ident = {"source": "gaussian", "n_pairs": 20, "shard_size": 10, "seed": 0, **ens.identity()}
+    generate_coupling(ens, get_distribution("gaussian"), tmp_path / "p_bad", ident, progress=False)
+    shard = tmp_path / "p_bad" / "shard_00001.safetensors"
+    shard.write_bytes(shard.read_bytes()[:-4] + b"\xff\xff\xff\xff")
 
 
 BAD = [
@@ -148,7 +226,29 @@ BAD = [
     (["distill"], "--pairs is required"),
     (["distill", "--pairs", "{tmp}/p", "--k", "0"], "--k must be a positive integer"),
     (["demo", "--data", "nope"], "unknown dataset"),
+    (["guide"], "--teachers is required"),
+    (["guide", "--teachers", "{tmp}/nowhere"], "does not exist"),
+    (["guide", "--teachers", "{tmp}/m", "--degree", "0"], "--degree must be an integer >= 1"),
+    (["guide", "--teachers", "{tmp}/m", "--degree", "-2"], "--degree must be an integer >= 1"),
+    (["guide", "--teachers", "{tmp}/m", "--guides", "magic"], "unknown guide kind"),
+    (["bezier"], "--coupling is required"),
+    (["bezier", "--coupling", "{tmp}/g", "--objective", "arc"], "unknown objective"),
+    (["bezier", "--coupling", "{tmp}/g", "--time-sampling", "random"], "unknown time sampling"),
+    (["train", "--path", "vp"], "unknown path"),
+    (["compare", "--seeds", "a,b"], "--seeds must be comma-separated integers"),
+    (["compare", "--datasets", "nope"], "unknown dataset"),
     (["frobnicate"], "invalid choice"),
+    (["sample", "--model", "{tmp}/m_badjson"], "is not valid JSON"),
+    (["sample", "--model", "{tmp}/m_trunc"], "are corrupt"),
+    (["train", "--pairs", "{tmp}/p_bad"], "fails its checksum"),
+    (["distill", "--pairs", "{tmp}/p_bad"], "fails its checksum"),
+    (["reflow", "--model", "{tmp}/m", "--source", "{tmp}/p3.npy"], "model expects data of shape (2,)"),
+    (["guide", "--teachers", "{tmp}/m", "--source", "{tmp}/p3.npy"], "model expects data of shape (2,)"),
+    (["train", "--data", "{tmp}/p3.npy", "--init", "{tmp}/m"], "model expects data of shape (2,)"),
+    (["train", "--data", "{tmp}/inf.npy"], "Inf"),
+    (["train", "--out", "{tmp}/afile/sub"], "not writable"),
+    (["train", "--resume", "--overwrite"], "exclude each other"),
+    (["evaluate", "--model", "{tmp}/m"], "--data is required"),
 ]
 
 
@@ -194,3 +294,10 @@ def test_every_command_has_help(capsys):
     assert main(["train", "--help"]) == 0
     out = capsys.readouterr().out
     assert "--resume" in out and "--overwrite" in out
+
+
+def test_the_errors_doc_lists_every_bad_input():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "ERRORS.md").read_text()
+    for argv, message in BAD:
+        command = "bezier-distill " + " ".join(argv).replace("{tmp}", "DIR")
+        assert f"`{command}`" in doc, command

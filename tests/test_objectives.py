@@ -133,7 +133,7 @@ def test_chord_training_reaches_the_curve_end_in_k_euler_steps():
     def controls(z0):
         return torch.stack([z0, z0 @ R.T + c, 2 * z0 + d])
 
-    def loss_fn(model, g):
+    def loss_fn(model, g, part):
         points = controls(torch.randn(256, 2, generator=g))
         return bezier_objective(model, points, bezier_time(256, "chord", g, k=2), "chord", k=2)
 

@@ -41,3 +41,37 @@ def test_demo_runs_the_chain_and_distillation_beats_one_euler_step(tmp_path):
     assert again.returncode == 0, again.stderr
     rerun = json.loads((out / "results.json").read_text())["rows"]
     assert [r["w2"] for r in rerun] == [r["w2"] for r in rows.values()]
+
+
+def test_compare_quick_writes_report_csv_and_plots(tmp_path):
+    out = tmp_path / "compare"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bezier_distill.cli", "compare", "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    import csv
+
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    methods = {r["method"] for r in rows}
+    for k in (1, 2, 3):
+        assert f"{k}-RF" in methods and f"{k}-RF + distill" in methods
+    for n in (2, 3):
+        for teachers in ("1-RF", "1-RF x2", "1-RF+2-RF"):
+            for objective in ("end", "tangent", "chord"):
+                assert f"Bezier n={n} [{teachers}] {objective}" in methods
+    assert {r["seed"] for r in rows} == {"0", "1"} and {r["dataset"] for r in rows} == {"8gaussians", "moons"}
+    assert {r["nfe_budget"] for r in rows} == {"1", "2", "ODE"}
+    report = (out / "report.md").read_text()
+    assert "Claim 1" in report and "noise floor" in report
+    for name in (
+        "quality_vs_nfe.png",
+        "quality_vs_rectifications.png",
+        "quality_vs_compute.png",
+        "samples_8gaussians.png",
+        "samples_moons.png",
+    ):
+        assert (out / name).stat().st_size > 0, name
+    manifest = json.loads((out / "runs/moons/seed0/guided-n3-1-RFx2/manifest.json").read_text())
+    assert len(manifest["teachers"]) == 2 and manifest["degree"] == 3

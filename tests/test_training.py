@@ -10,10 +10,10 @@ from bezier_distill.objectives import sample_time, velocity_matching
 from bezier_distill.training import CHECKPOINT, METRICS, TrainingDiverged, TrainSettings, train
 
 
-def loss_fn(model, g):
+def loss_fn(model, g, part=slice(None)):
     x0 = torch.randn(64, 2, generator=g)
     x1 = torch.randn(64, 2, generator=g) * 0.5 + 2.0
-    return velocity_matching(model, x0, x1, sample_time(64, g))
+    return velocity_matching(model, x0[part], x1[part], sample_time(64, g)[part])
 
 
 def fresh():
@@ -22,7 +22,7 @@ def fresh():
 
 
 def settings(steps, **kw):
-    return TrainSettings(steps=steps, warmup=5, checkpoint_every=10, log_every=5, seed=3, **kw)
+    return TrainSettings(steps=steps, batch_size=64, warmup=5, checkpoint_every=10, log_every=5, seed=3, **kw)
 
 
 def state(model):
@@ -68,8 +68,8 @@ def test_training_reduces_the_loss_and_saves_the_ema_model(tmp_path):
 
 
 def test_nan_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path):
-    def exploding(model, g):
-        loss = loss_fn(model, g)
+    def exploding(model, g, part):
+        loss = loss_fn(model, g, part)
         return loss * math.nan if exploding.calls_left == 0 else loss
 
     exploding.calls_left = 1
@@ -101,3 +101,14 @@ def test_corrupt_checkpoint_is_reported(tmp_path):
 def test_bad_settings(kw, match):
     with pytest.raises(BadInput, match=match):
         TrainSettings(**kw)
+
+
+class _Payload:
+    """Any pickled object that is not plain tensors and containers."""
+
+
+def test_resume_never_unpickles_arbitrary_objects(tmp_path):
+    train(fresh(), loss_fn, settings(10), tmp_path / "u", progress=False)
+    torch.save({"step": 10, "model": _Payload()}, tmp_path / "u" / CHECKPOINT)
+    with pytest.raises(BadInput, match="corrupt"):
+        train(fresh(), loss_fn, settings(20), tmp_path / "u", resume=True, progress=False)

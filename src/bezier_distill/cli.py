@@ -13,7 +13,7 @@ import sys
 import typing
 from collections.abc import Callable
 
-from . import __version__
+from . import __version__, distributed
 from .compare import run_compare
 from .config import (
     BezierConfig,
@@ -84,6 +84,10 @@ COMMANDS: dict[str, tuple[type, Callable, Callable | None]] = {
 }
 
 
+# Commands that may run under torchrun (one process per rank).
+DISTRIBUTED = ("train", "distill", "bezier", "reflow", "guide")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> typing.NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
@@ -139,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cls, run, report = COMMANDS[args.command]
         cfg = load(cls, args.config, overrides)
+        if distributed.init_from_env(cfg.device) and args.command not in DISTRIBUTED:
+            raise BadInput(f"`{args.command}` runs in one process; torchrun is for {', '.join(DISTRIBUTED)}")
         result = run(cfg)
-        if report is not None:
+        if report is not None and distributed.is_main():
             report(result, cfg)
     except BadInput as e:
         print(f"bezier-distill {args.command}: error: {e}", file=sys.stderr)
@@ -151,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    finally:
+        distributed.shutdown()
     return 0
 
 

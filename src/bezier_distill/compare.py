@@ -195,7 +195,8 @@ def build_chain(
 
 def evaluate_chain(models: list[Model], dataset: str, seed: int, n_eval: int) -> tuple[list[dict], dict]:
     """Rows of scores for every model at its NFEs (0 = dopri5), plus the samples of seed 0 for plots."""
-    source, target = get_distribution("gaussian"), get_distribution(dataset)
+    target = get_distribution(dataset)
+    source = get_distribution("gaussian", dim=target.dim)
     x0, ref = source_draw(source, n_eval, seed), reference(target, n_eval, seed)
     rows, samples = [], {}
     for m in models:

@@ -42,7 +42,7 @@ def _check_positive_int(cfg: Any, *names: str) -> None:
 def _check_choice(cfg: Any, name: str, choices: tuple[str, ...]) -> None:
     value = getattr(cfg, name)
     if value not in choices:
-        raise BadInput(f"unknown {name} {value!r}: choose one of {', '.join(choices)}")
+        raise BadInput(f"unknown {name.replace('_', ' ')} {value!r}: choose one of {', '.join(choices)}")
 
 
 def _check_device(cfg: Any) -> None:
@@ -84,6 +84,7 @@ class Optim:
     def settings(self) -> TrainSettings:
         return TrainSettings(
             steps=self.steps,
+            batch_size=self.batch_size,
             lr=self.lr,
             warmup=self.warmup,
             grad_clip=self.grad_clip,
@@ -325,7 +326,8 @@ def load(cls: type, toml_path: str | None = None, overrides: dict[str, Any] | No
                 f"unknown config key {key!r} for {cls.__name__}; known keys: {', '.join(sorted(hints))}"
             )
         if not _type_ok(value, hints[key]):
-            raise BadInput(f"config key {key!r} must be of type {hints[key]}, got {value!r}")
+            kind = getattr(hints[key], "__name__", str(hints[key]))
+            raise BadInput(f"config key {key!r} must be of type {kind}, got {value!r}")
     return cls(**values)
 
 

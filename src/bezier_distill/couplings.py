@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from . import distributed
 from .errors import BadInput
 from .seeding import make_generator
 from .storage import atomic_write_bytes, atomic_write_json, read_json, sha256_file
@@ -123,12 +124,16 @@ def generate_coupling(
             )
         manifest["seconds"] = old.get("seconds", 0.0)
         manifest["shards"] = _valid_shards(out_dir, old.get("shards", {}))
-    todo = [i for i in range(manifest["num_shards"]) if str(i) not in manifest["shards"]]
+    # Under torchrun rank r makes the shards i with i % world == r; rank 0 keeps the manifest.
+    main, rank, world = distributed.is_main(), distributed.rank(), distributed.world()
+    todo = [
+        i for i in range(manifest["num_shards"]) if str(i) not in manifest["shards"] and i % world == rank
+    ]
     bar = tqdm(
         total=manifest["num_shards"],
         initial=manifest["num_shards"] - len(todo),
         desc=manifest["kind"],
-        disable=None if progress else True,
+        disable=None if (progress and distributed.is_main()) else True,
         dynamic_ncols=True,
         leave=False,
     )
@@ -143,16 +148,21 @@ def generate_coupling(
             "sha256": hashlib.sha256(data).hexdigest(),
         }
         manifest["seconds"] = round(seconds_before + time.perf_counter() - t_start, 3)
-        atomic_write_json(out_dir / MANIFEST, manifest)
+        if main:
+            atomic_write_json(out_dir / MANIFEST, manifest)
         bar.update(1)
         if on_shard is not None:
             on_shard(index)
     bar.close()
+    for shards in distributed.gather(manifest["shards"]):
+        manifest["shards"].update(shards)
     manifest["shards"] = dict(sorted(manifest["shards"].items(), key=lambda kv: int(kv[0])))
     nfes = [s["nfe"] for s in manifest["shards"].values()]
     manifest["mean_nfe"] = sum(nfes) / len(nfes)
     manifest["complete"] = True
-    atomic_write_json(out_dir / MANIFEST, manifest)
+    if main:
+        atomic_write_json(out_dir / MANIFEST, manifest)
+    distributed.barrier()
     return manifest
 
 

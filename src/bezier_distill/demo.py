@@ -37,7 +37,8 @@ def format_table(rows: list[dict], floor: dict) -> str:
 
 def run_demo(cfg: DemoConfig, *, progress: bool = True, log=print) -> dict:
     """Run the chain into ``cfg.out``; return the results (also written as JSON and markdown)."""
-    source, target = get_distribution(cfg.source), get_distribution(cfg.data)
+    target = get_distribution(cfg.data)
+    source = get_distribution(cfg.source, dim=target.dim)
     resume = start_run(cfg)
     out = Path(cfg.out)
     shared = {"seed": cfg.seed, "device": cfg.device, "resume": resume}

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import distributed
 from .config import (
     BezierConfig,
     DistillConfig,
@@ -56,17 +57,24 @@ INIT_STREAM = 0x1217  # seed stream of weight initialisation, apart from the per
 
 
 def start_run(cfg) -> bool:
-    """Prepare ``cfg.out`` and write its ``config.json``; return whether the run resumes."""
-    resume = prepare_out_dir(cfg.out, resume=cfg.resume, overwrite=cfg.overwrite)
-    path = Path(cfg.out) / "config.json"
-    current = to_dict(cfg)
-    if resume:
-        old = read_json(path, what="run config")
-        differs = sorted(k for k in current if k not in RESUMABLE_CHANGES and old.get(k) != current[k])
-        if differs:
-            raise BadInput(f"cannot resume {cfg.out}: its run used other settings for {', '.join(differs)}")
-    atomic_write_json(path, current)
-    return resume
+    """Prepare ``cfg.out`` and write its ``config.json``; return whether the run resumes.
+
+    Under torchrun only rank 0 touches the folder; the other ranks learn the outcome.
+    """
+    resume = False
+    if distributed.is_main():
+        resume = prepare_out_dir(cfg.out, resume=cfg.resume, overwrite=cfg.overwrite)
+        path = Path(cfg.out) / "config.json"
+        current = to_dict(cfg)
+        if resume:
+            old = read_json(path, what="run config")
+            differs = sorted(k for k in current if k not in RESUMABLE_CHANGES and old.get(k) != current[k])
+            if differs:
+                raise BadInput(
+                    f"cannot resume {cfg.out}: its run used other settings for {', '.join(differs)}"
+                )
+        atomic_write_json(path, current)
+    return distributed.gather(resume)[0]
 
 
 def provenance(model_dir: str | Path) -> dict:
@@ -106,7 +114,8 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
         draw, shape = pairs.sample, pairs.data_shape
         init = _resolve_init(cfg.init, pairs.end_teacher)
     else:
-        coupling = IndependentCoupling(get_distribution(cfg.source), get_distribution(cfg.data))
+        target = get_distribution(cfg.data)
+        coupling = IndependentCoupling(get_distribution(cfg.source, dim=target.dim), target)
         draw, shape = coupling.sample, (coupling.target.dim,)
         init = _resolve_init(cfg.init, None)
     if init is not None:
@@ -118,10 +127,10 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
     resume = start_run(cfg)
     device = cfg.device
 
-    def loss_fn(model: nn.Module, g: torch.Generator) -> torch.Tensor:
+    def loss_fn(model: nn.Module, g: torch.Generator, part: slice) -> torch.Tensor:
         x0, x1 = draw(cfg.batch_size, g)
         t = sample_time(cfg.batch_size, g)
-        x0, x1, t = x0.to(device), x1.to(device), t.to(device)
+        x0, x1, t = x0[part].to(device), x1[part].to(device), t[part].to(device)
         return velocity_matching(model, x0, x1, t, loss=cfg.loss, path=cfg.path)
 
     name = "k-RF" if cfg.pairs else "1-RF"
@@ -145,10 +154,12 @@ def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
     resume = start_run(cfg)
     device = cfg.device
 
-    def loss_fn(model: nn.Module, g: torch.Generator) -> torch.Tensor:
+    def loss_fn(model: nn.Module, g: torch.Generator, part: slice) -> torch.Tensor:
         z0, z1 = pairs.sample(cfg.batch_size, g)
         t = grid_time(cfg.batch_size, cfg.k, g)
-        return distillation(model, z0.to(device), z1.to(device), t.to(device), loss=cfg.loss)
+        return distillation(
+            model, z0[part].to(device), z1[part].to(device), t[part].to(device), loss=cfg.loss
+        )
 
     return train(
         model,
@@ -163,7 +174,8 @@ def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
 
 
 def _make_coupling(cfg, ensemble: TeacherEnsemble, model_dir: str, progress: bool) -> dict:
-    source = get_distribution(cfg.source or provenance(model_dir).get("source", "gaussian"))
+    dim = ensemble.data_shape[0]
+    source = get_distribution(cfg.source or provenance(model_dir).get("source", "gaussian"), dim=dim)
     _check_shape(ensemble.teachers[0].model, (source.dim,), f"source {source.name!r}")
     identity = {
         "source": source.name,
@@ -203,9 +215,9 @@ def run_bezier(cfg: BezierConfig, *, progress: bool = True) -> nn.Module:
     resume = start_run(cfg)
     device = cfg.device
 
-    def loss_fn(model: nn.Module, g: torch.Generator) -> torch.Tensor:
-        points = coupling.sample_points(cfg.batch_size, g).to(device)
-        t = bezier_time(cfg.batch_size, cfg.objective, g, k=cfg.k, sampling=cfg.time_sampling)
+    def loss_fn(model: nn.Module, g: torch.Generator, part: slice) -> torch.Tensor:
+        points = coupling.sample_points(cfg.batch_size, g)[:, part].to(device)
+        t = bezier_time(cfg.batch_size, cfg.objective, g, k=cfg.k, sampling=cfg.time_sampling)[part]
         return bezier_objective(model, points, t.to(device), cfg.objective, k=cfg.k, loss=cfg.loss)
 
     desc = f"bezier n={coupling.degree} {cfg.objective}"
@@ -237,7 +249,7 @@ def _prepare_out_file(path: Path, overwrite: bool, suffix: str) -> Path:
 def run_sample(cfg: SampleConfig) -> dict:
     """Write ``cfg.n`` samples to ``cfg.out`` (.npy) with a .json of their provenance."""
     model = from_pretrained(cfg.model, device=cfg.device)
-    source = get_distribution(_sources(cfg, cfg.model)["source"])
+    source = get_distribution(_sources(cfg, cfg.model)["source"], dim=model.data_shape[0])
     _check_shape(model, (source.dim,), f"source {source.name!r}")
     out = _prepare_out_file(Path(cfg.out), cfg.overwrite, ".npy")
     x0 = source.sample(cfg.n, make_generator(cfg.seed, 0)).to(cfg.device)
@@ -269,7 +281,8 @@ def run_evaluate(cfg: EvaluateConfig) -> dict:
     names = _sources(cfg, cfg.model)
     if names["data"] is None:
         raise BadInput(f"--data is required: {cfg.model} records no training data")
-    source, target = get_distribution(names["source"]), get_distribution(names["data"])
+    target = get_distribution(names["data"])
+    source = get_distribution(names["source"], dim=target.dim)
     _check_shape(model, (target.dim,), f"dataset {target.name!r}")
     out = _prepare_out_file(Path(cfg.out), cfg.overwrite, ".json") if cfg.out else None
     x0 = source_draw(source, cfg.n, cfg.seed).to(cfg.device)

@@ -76,6 +76,11 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def _is_leftover(path: Path) -> bool:
+    """A temporary file of an interrupted atomic write (never a result)."""
+    return path.name.startswith(".") and path.name.endswith((".tmp", ".write-test"))
+
+
 def prepare_out_dir(out: str | Path, *, resume: bool = False, overwrite: bool = False) -> bool:
     """Make ``out`` ready for a run and say whether an earlier run is continued.
 
@@ -89,7 +94,7 @@ def prepare_out_dir(out: str | Path, *, resume: bool = False, overwrite: bool = 
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise BadInput(f"output folder {out} is an existing file")
-    holds_files = out.is_dir() and any(out.iterdir())
+    holds_files = out.is_dir() and any(not _is_leftover(p) for p in out.iterdir())
     if holds_files and not (resume or overwrite):
         raise BadInput(
             f"output folder {out} already holds files; pass --resume to continue the run "
@@ -103,6 +108,8 @@ def prepare_out_dir(out: str | Path, *, resume: bool = False, overwrite: bool = 
         if holds_files and overwrite:
             shutil.rmtree(out)
         out.mkdir(parents=True, exist_ok=True)
+        for leftover in filter(_is_leftover, out.iterdir()):
+            leftover.unlink(missing_ok=True)
         probe = out / ".write-test"
         probe.write_bytes(b"")
         probe.unlink()

@@ -13,6 +13,7 @@ and ETA, and ``metrics.jsonl``.
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import json
 import math
@@ -25,10 +26,11 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from . import distributed
 from .errors import BadInput
 from .models import save_pretrained
 from .seeding import make_generator
-from .storage import atomic_write_bytes
+from .storage import atomic_write_bytes, atomic_write_json
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -43,6 +45,7 @@ class TrainSettings:
     """Optimisation settings shared by every recipe."""
 
     steps: int = 2000
+    batch_size: int = 256
     lr: float = 1e-3
     warmup: int = 100
     grad_clip: float = 1.0
@@ -52,7 +55,7 @@ class TrainSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "checkpoint_every", "log_every"):
+        for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise BadInput(f"{name} must be a positive integer, got {value!r}")
@@ -122,9 +125,16 @@ def run_seconds(out_dir: str | Path) -> float:
     return float(json.loads(lines[-1])["seconds"]) if lines else 0.0
 
 
+def _params_sha256(model: nn.Module) -> str:
+    h = hashlib.sha256()
+    for p in model.parameters():
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def train(
     model: nn.Module,
-    loss_fn: Callable[[nn.Module, torch.Generator], Tensor],
+    loss_fn: Callable[[nn.Module, torch.Generator, slice], Tensor],
     settings: TrainSettings,
     out_dir: str | Path,
     *,
@@ -135,12 +145,15 @@ def train(
 ) -> nn.Module:
     """Train ``model`` in place and return its EMA copy (saved to ``out_dir/model``).
 
-    ``loss_fn(model, generator)`` must draw all its randomness from ``generator``.
-    With ``resume=True`` the state in ``out_dir/checkpoint.pt`` is restored and
+    ``loss_fn(model, generator, part)`` draws the global batch from ``generator``
+    (all its randomness) and returns the loss of the rows ``part`` (the whole
+    batch in one process; this rank's slice under torchrun). With
+    ``resume=True`` the state in ``out_dir/checkpoint.pt`` is restored and
     training continues from the step after it.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    main = distributed.is_main()
     ckpt_path, metrics_path = out_dir / CHECKPOINT, out_dir / METRICS
     model.to(device).train()
     ema = copy.deepcopy(model).eval().requires_grad_(False)
@@ -152,30 +165,39 @@ def train(
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         start, seconds_before = int(state["step"]), float(state["seconds"])
-        _trim_metrics(metrics_path, start)
-    elif metrics_path.exists():
+        if main:
+            _trim_metrics(metrics_path, start)
+    elif main and metrics_path.exists():
         metrics_path.unlink()
+    distributed.barrier()
+    net = model
+    if distributed.world() > 1:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device] if device.startswith("cuda") else None
+        )
 
     bar = tqdm(
         total=settings.steps,
         initial=start,
         desc=desc,
-        disable=None if progress else True,
+        disable=None if (progress and main) else True,
         dynamic_ncols=True,
         leave=False,
     )
     t_start = time.perf_counter()
     last_saved = start
-    with open(metrics_path, "a") as log:
+    log = open(metrics_path, "a") if main else None  # noqa: SIM115 - closed below
+    try:
         for step in range(start + 1, settings.steps + 1):
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(settings, step)
             generator = make_generator(settings.seed, step, device=device)
-            loss = loss_fn(model, generator)
-            if not torch.isfinite(loss):
+            loss = loss_fn(net, generator, distributed.local_part(settings.batch_size))
+            global_loss = distributed.mean_across_ranks(loss)
+            if not torch.isfinite(global_loss):
                 kept = f"step {last_saved} is kept in {ckpt_path}" if last_saved else "none was saved"
                 raise TrainingDiverged(
-                    f"loss became {loss.item()} at step {step}; the last good checkpoint: {kept}"
+                    f"loss became {global_loss.item()} at step {step}; the last good checkpoint: {kept}"
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -183,10 +205,10 @@ def train(
             optimizer.step()
             _ema_update(ema, model, settings.ema_decay, step)
             bar.update(1)
-            if step % settings.log_every == 0 or step == settings.steps:
+            if log is not None and (step % settings.log_every == 0 or step == settings.steps):
                 record = {
                     "step": step,
-                    "loss": loss.item(),
+                    "loss": global_loss.item(),
                     "grad_norm": float(grad_norm),
                     "lr": _lr_at(settings, step),
                     "seconds": round(seconds_before + time.perf_counter() - t_start, 3),
@@ -196,8 +218,20 @@ def train(
                 bar.set_postfix(loss=f"{record['loss']:.4f}")
             if step % settings.checkpoint_every == 0 or step == settings.steps:
                 seconds = seconds_before + time.perf_counter() - t_start
-                _save_checkpoint(ckpt_path, step, seconds, model, ema, optimizer)
+                if main:
+                    _save_checkpoint(ckpt_path, step, seconds, model, ema, optimizer)
                 last_saved = step
-    bar.close()
-    save_pretrained(ema, out_dir / "model")
+    finally:
+        bar.close()
+        if log is not None:
+            log.close()
+    if distributed.world() > 1:
+        digests = distributed.gather(_params_sha256(model))
+        if main:
+            atomic_write_json(
+                out_dir / "distributed.json", {"world_size": len(digests), "param_sha256": digests}
+            )
+    if main:
+        save_pretrained(ema, out_dir / "model")
+    distributed.barrier()
     return ema

@@ -90,16 +90,21 @@ class Distribution:
         return cls(name=name, dim=int(pts.shape[1]), sampler=_sample, points=pts)
 
 
-def get_distribution(spec: str | os.PathLike[str]) -> Distribution:
+def get_distribution(spec: str | os.PathLike[str], *, dim: int | None = None) -> Distribution:
     """Resolve a dataset spec to a :class:`Distribution`.
 
     ``spec`` is a built-in name from :data:`DATASETS` (dim 2), or else a point file: any
     spec ending in ``.npy``/``.csv`` (case-insensitive) or naming an existing file is
-    loaded with :func:`~bezier_distill.data.points.load_points`.
+    loaded with :func:`~bezier_distill.data.points.load_points`. ``gaussian`` with
+    ``dim`` given is the standard normal of that dimension (the default source for
+    data of any dimension).
 
     Raises:
         BadInput: unknown name (the message lists the choices) or a bad point file.
     """
+    if spec == "gaussian" and dim is not None and dim != 2:
+        d = check_num_samples(dim)
+        return Distribution(name=spec, dim=d, sampler=lambda n, g: torch.randn(n, d, generator=g))
     if isinstance(spec, str) and spec in GENERATORS:
         return Distribution(name=spec, dim=2, sampler=GENERATORS[spec])
     if not isinstance(spec, (str, os.PathLike)):
