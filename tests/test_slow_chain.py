@@ -53,7 +53,8 @@ def test_compare_quick_writes_report_csv_and_plots(tmp_path):
     assert proc.returncode == 0, proc.stderr
     import csv
 
-    rows = list(csv.DictReader((out / "results.csv").open()))
+    with (out / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
     methods = {r["method"] for r in rows}
     for k in (1, 2, 3):
         assert f"{k}-RF" in methods and f"{k}-RF + distill" in methods
