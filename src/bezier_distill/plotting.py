@@ -110,6 +110,14 @@ def dot_plot(panels: dict[str, dict], path: str | Path, *, xlabel: str) -> None:
     _save(fig, path)
 
 
+def _floor_axes(ax, title: str, floor: float, xlabel: str, ylabel: str) -> None:
+    ax.axhline(floor, color="grey", ls="--", lw=1, label="noise floor")
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.set_title(title, fontsize=10)
+
+
 def line_panels(panels: dict[str, dict], path: str | Path, *, xlabel: str, ylabel: str) -> None:
     """Per panel: lines of ``(x, mean, sd)`` points; ``panels[title] = {"series": ..., "floor": y}``."""
     fig, axes = _grid(len(panels), 4.8, 3.6)
@@ -117,12 +125,8 @@ def line_panels(panels: dict[str, dict], path: str | Path, *, xlabel: str, ylabe
         for name, pts in p["series"].items():
             xs, means, sds = zip(*pts)
             ax.errorbar(xs, means, yerr=sds, marker="o", ms=4, capsize=2, label=name)
-        ax.axhline(p["floor"], color="grey", ls="--", lw=1, label="noise floor")
-        ax.set_yscale("log")
+        _floor_axes(ax, title, p["floor"], xlabel, ylabel)
         ax.set_xticks(sorted({x for pts in p["series"].values() for x, _, _ in pts}))
-        ax.set_xlabel(xlabel, fontsize=8)
-        ax.set_ylabel(ylabel, fontsize=8)
-        ax.set_title(title, fontsize=10)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     _save(fig, path)
@@ -135,11 +139,7 @@ def xy_panels(panels: dict[str, dict], path: str | Path, *, xlabel: str, ylabel:
         for name, pts in p["groups"].items():
             xs, ys, _ = zip(*pts)
             ax.scatter(xs, ys, s=14, label=name)
-        ax.axhline(p["floor"], color="grey", ls="--", lw=1, label="noise floor")
-        ax.set_yscale("log")
-        ax.set_xlabel(xlabel, fontsize=8)
-        ax.set_ylabel(ylabel, fontsize=8)
-        ax.set_title(title, fontsize=10)
+        _floor_axes(ax, title, p["floor"], xlabel, ylabel)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     _save(fig, path)
