@@ -252,7 +252,8 @@ def aggregate(rows: list[dict], metric: str = "w2") -> dict[tuple[str, str, obje
     """``(dataset, method, nfe budget) -> Stat`` of ``metric`` over seeds."""
     groups: dict[tuple, list[float]] = defaultdict(list)
     for r in rows:
-        groups[(r["dataset"], r["method"], r["nfe_budget"])].append(r[metric])
+        if r.get(metric) is not None:
+            groups[(r["dataset"], r["method"], r["nfe_budget"])].append(r[metric])
     return {k: _stat(v) for k, v in groups.items()}
 
 
@@ -380,6 +381,7 @@ def _table(rows: list[dict], dataset: str, floor: Stat) -> str:
     w2, energy, seconds = aggregate(rows), aggregate(rows, "energy"), aggregate(rows, "compute_seconds")
     tnfe = aggregate(rows, "teacher_nfe_per_sample")
     stages = aggregate(rows, "training_stages")
+    straight = aggregate(rows, "straightness")
     teacher_w2 = {m: s for (d, m, b), s in w2.items() if d == dataset and b == "ODE"}
     teacher_of = {r["method"]: r["teacher"] for r in rows}
     nfe_of = defaultdict(list)
@@ -387,9 +389,9 @@ def _table(rows: list[dict], dataset: str, floor: Stat) -> str:
         if r["dataset"] == dataset and r["seed"] == rows[0]["seed"]:
             nfe_of[(r["method"], r["nfe_budget"])].append(r["nfe"])
     lines = [
-        "| method | NFE | W2 | energy | gap to teacher (W2) | compute s | training stages "
+        "| method | NFE | W2 | energy | gap to teacher (W2) | straightness | compute s | training stages "
         "| teacher NFE / sample |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     keys = [k for k in w2 if k[0] == dataset]
     order = {"ODE": 0, 1: 1, 2: 2}
@@ -398,11 +400,13 @@ def _table(rows: list[dict], dataset: str, floor: Stat) -> str:
         t = teacher_of.get(m) or (m if b != "ODE" else "")
         gap = f"{w2[(d, m, b)].mean - teacher_w2[t].mean:+.3f}" if t in teacher_w2 and b != "ODE" else "-"
         nfe = nfe_of[(m, b)][0] if nfe_of[(m, b)] else b
+        e = energy[(d, m, b)]
+        st = f"{straight[(d, m, b)].mean:.3f}" if (d, m, b) in straight else "-"
         lines.append(
-            f"| {m} | {nfe} | {w2[(d, m, b)]} | {energy[(d, m, b)].mean:.4f} | {gap} "
+            f"| {m} | {nfe} | {w2[(d, m, b)]} | {e.mean:.4f} ± {e.sd:.4f} | {gap} | {st} "
             f"| {seconds[(d, m, b)].mean:.1f} | {stages[(d, m, b)].mean:.0f} | {tnfe[(d, m, b)].mean:.0f} |"
         )
-    lines.append(f"| noise floor (data vs data) | - | {floor} | - | - | - | - | - |")
+    lines.append(f"| noise floor (data vs data) | - | {floor} | - | - | - | - | - | - |")
     return "\n".join(lines)
 
 
@@ -511,7 +515,8 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
         "",
         "Scores are mean ± standard deviation over seeds of the exact W2 and the energy distance "
         "against a reference draw of the data. The gap is W2 minus the W2 of the model's own teacher "
-        "solved with dopri5. Compute has three columns: wall seconds of the training and "
+        "solved with dopri5; straightness is S(Z) of the teachers' flows (0 = straight). "
+        "Compute has three columns: wall seconds of the training and "
         "coupling-generation runs upstream of the model (noisy on a shared machine), the number of "
         "training runs upstream (each of the same steps and batch size) and the teacher evaluations per "
         "sample spent making couplings (both exact). A difference between two methods counts only when "
