@@ -251,6 +251,7 @@ class EvaluateConfig(Solver, Overwrite, Common):
 class DemoConfig(RunFlags, Common):
     """1-RF -> pairs -> 2-RF -> distill on a 2-D dataset, with a table and plots."""
 
+    out: str = opt("runs/demo", "output folder (every stage's run, report.md, results.json, PNGs)")
     data: str = opt("8gaussians", "target dataset name or point file")
     source: str = opt("gaussian", "source dataset name or point file")
     steps: int = opt(3000, "training steps of each stage")
