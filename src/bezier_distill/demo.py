@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .config import DemoConfig, DistillConfig, ReflowConfig, TrainConfig
+from .config import DemoConfig, DistillConfig, ReflowConfig, TrainConfig, to_dict
 from .data import get_distribution
 from .evaluation import evaluate, noise_floor, reference, source_draw
 from .plotting import scatter_panels, trajectory_panels
@@ -112,7 +112,7 @@ def run_demo(cfg: DemoConfig, *, progress: bool = True, log=print) -> dict:
         panels[f"{method}, NFE {scores.nfe}\nW2 {scores.w2:.2f}"] = samples
 
     table = format_table(rows, floor)
-    results = {"config": {k: v for k, v in vars(cfg).items()}, "rows": rows, "noise_floor": floor}
+    results = {"config": to_dict(cfg), "rows": rows, "noise_floor": floor}
     atomic_write_json(out / "results.json", results)
     if source.dim == 2:
         scatter_panels(panels, out / "samples.png", reference=ref)

@@ -107,6 +107,23 @@ def _resolve_init(init: str | None, default: str | None) -> str | None:
     return None if choice in (None, "scratch") else choice
 
 
+def _student(folder: str, init: str | None) -> tuple[CouplingDataset, nn.Module]:
+    """A verified stored coupling and the model to fine-tune on it (its end teacher unless ``init``)."""
+    coupling = CouplingDataset(folder)
+    model = from_pretrained(_resolve_init(init, coupling.end_teacher))
+    _check_shape(model, coupling.data_shape, f"coupling folder {folder}")
+    return coupling, model
+
+
+def _fit(cfg, model: nn.Module, loss_fn, *, progress: bool, desc: str) -> nn.Module:
+    """Start (or resume) the run in ``cfg.out`` and train ``model`` there with ``loss_fn``."""
+    resume = start_run(cfg)
+    settings = cfg.settings()
+    return train(
+        model, loss_fn, settings, cfg.out, resume=resume, device=cfg.device, progress=progress, desc=desc
+    )
+
+
 def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
     """1-RF on (source, data), or k-RF on a pair folder; returns the EMA model."""
     if cfg.pairs:
@@ -124,7 +141,6 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
         with seeded(cfg.seed, INIT_STREAM):
             model = build_model("mlp", dim=shape[0], hidden=cfg.hidden, layers=cfg.layers)
     _check_shape(model, shape, "the training data")
-    resume = start_run(cfg)
     device = cfg.device
 
     def loss_fn(model: nn.Module, g: torch.Generator, part: slice) -> torch.Tensor:
@@ -133,25 +149,12 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
         x0, x1, t = x0[part].to(device), x1[part].to(device), t[part].to(device)
         return velocity_matching(model, x0, x1, t, loss=cfg.loss, path=cfg.path)
 
-    name = "k-RF" if cfg.pairs else "1-RF"
-    return train(
-        model,
-        loss_fn,
-        cfg.settings(),
-        cfg.out,
-        resume=resume,
-        device=device,
-        progress=progress,
-        desc=name,
-    )
+    return _fit(cfg, model, loss_fn, progress=progress, desc="k-RF" if cfg.pairs else "1-RF")
 
 
 def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
     """Distill on a pair folder into a ``cfg.k``-step student; returns the EMA model."""
-    pairs = CouplingDataset(cfg.pairs)
-    model = from_pretrained(_resolve_init(cfg.init, pairs.end_teacher))
-    _check_shape(model, pairs.data_shape, f"pair folder {cfg.pairs}")
-    resume = start_run(cfg)
+    pairs, model = _student(cfg.pairs, cfg.init)
     device = cfg.device
 
     def loss_fn(model: nn.Module, g: torch.Generator, part: slice) -> torch.Tensor:
@@ -161,16 +164,7 @@ def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
             model, z0[part].to(device), z1[part].to(device), t[part].to(device), loss=cfg.loss
         )
 
-    return train(
-        model,
-        loss_fn,
-        cfg.settings(),
-        cfg.out,
-        resume=resume,
-        device=device,
-        progress=progress,
-        desc=f"distill k={cfg.k}",
-    )
+    return _fit(cfg, model, loss_fn, progress=progress, desc=f"distill k={cfg.k}")
 
 
 def _make_coupling(cfg, ensemble: TeacherEnsemble, model_dir: str, progress: bool) -> dict:
@@ -209,10 +203,7 @@ def run_guide(cfg: GuideConfig, *, progress: bool = True) -> dict:
 
 def run_bezier(cfg: BezierConfig, *, progress: bool = True) -> nn.Module:
     """Bezier Distillation: train a student on a guided coupling; returns the EMA model."""
-    coupling = CouplingDataset(cfg.coupling)
-    model = from_pretrained(_resolve_init(cfg.init, coupling.end_teacher))
-    _check_shape(model, coupling.data_shape, f"coupling folder {cfg.coupling}")
-    resume = start_run(cfg)
+    coupling, model = _student(cfg.coupling, cfg.init)
     device = cfg.device
 
     def loss_fn(model: nn.Module, g: torch.Generator, part: slice) -> torch.Tensor:
@@ -220,10 +211,7 @@ def run_bezier(cfg: BezierConfig, *, progress: bool = True) -> nn.Module:
         t = bezier_time(cfg.batch_size, cfg.objective, g, k=cfg.k, sampling=cfg.time_sampling)[part]
         return bezier_objective(model, points, t.to(device), cfg.objective, k=cfg.k, loss=cfg.loss)
 
-    desc = f"bezier n={coupling.degree} {cfg.objective}"
-    return train(
-        model, loss_fn, cfg.settings(), cfg.out, resume=resume, device=device, progress=progress, desc=desc
-    )
+    return _fit(cfg, model, loss_fn, progress=progress, desc=f"bezier n={coupling.degree} {cfg.objective}")
 
 
 def _sources(cfg, model_dir: str) -> dict:
