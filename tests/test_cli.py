@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from bezier_distill.cli import main
 from bezier_distill.couplings import generate_coupling
@@ -180,6 +181,9 @@ def _bad_files(tmp_path):
     np.save(tmp_path / "inf.npy", np.array([[0.0, np.inf], [1.0, 2.0]]))
     np.save(tmp_path / "p3.npy", np.zeros((10, 3)))
     (tmp_path / "afile").write_text("a file, not a folder")
+    (tmp_path / "mixed").mkdir()
+    Image.fromarray(np.zeros((6, 6), np.uint8)).save(tmp_path / "mixed" / "a.png")
+    Image.fromarray(np.zeros((7, 7), np.uint8)).save(tmp_path / "mixed" / "b.png")
     torch.manual_seed(0)
     save_pretrained(MLPVelocity(dim=2, hidden=8, layers=1), tmp_path / "m")
     shutil.copytree(tmp_path / "m", tmp_path / "m_badjson")
@@ -249,6 +253,26 @@ BAD = [
     (["train", "--out", "{tmp}/afile/sub"], "not writable"),
     (["train", "--resume", "--overwrite"], "exclude each other"),
     (["evaluate", "--model", "{tmp}/m"], "--data is required"),
+    (["train", "--data", "digits:size=1"], "size must be an integer >= 2"),
+    (["train", "--data", "digits:colour=red"], "bad dataset option"),
+    (["train", "--data", "fashion", "--data-dir", "{tmp}/nowhere"], "apt-get install dataset-fashion-mnist"),
+    (["train", "--data", "{tmp}/mixed"], "different sizes"),
+    (["train", "--arch", "unet"], "--arch unet needs image data"),
+    (["train", "--arch", "cnn"], "unknown arch"),
+    (["train", "--channels", "a,b"], "--channels must be comma-separated positive widths"),
+    (["train", "--precision", "fp8"], "unknown precision"),
+    (["evaluate", "--model", "{tmp}/m", "--data", "digits"], "model expects data of shape (2,)"),
+    (
+        ["evaluate", "--model", "{tmp}/m", "--data", "digits", "--inception-weights", "{tmp}/none.pth"],
+        "Inception",
+    ),
+    (["compare", "--teacher-sets", "2-RF"], "--teacher-sets must list"),
+    (["compare", "--objectives", "arc"], "--objectives must list"),
+    (["compare", "--degrees", "1"], "--degrees must be comma-separated integers >= 2"),
+    (["compare", "--rectifications", "5"], "--rectifications must be 2 or 3"),
+    (["compare", "--datasets", "digits,moons"], "mixes image and point datasets"),
+    (["classifier", "--dataset", "cifar"], "unknown dataset 'cifar'"),
+    (["classifier", "--dataset", "digits"], "already exists"),
 ]
 
 

@@ -17,6 +17,7 @@ from . import __version__, distributed
 from .compare import run_compare
 from .config import (
     BezierConfig,
+    ClassifierConfig,
     CompareConfig,
     DemoConfig,
     DistillConfig,
@@ -32,6 +33,7 @@ from .demo import run_demo
 from .errors import BadInput
 from .recipes import (
     run_bezier,
+    run_classifier,
     run_distill,
     run_evaluate,
     run_guide,
@@ -65,10 +67,23 @@ def _print_evaluate(report, cfg) -> None:
     print(f"{'W2':<14}{s['w2']:>12.4f}{f['w2']:>14.4f}")
     print(f"{'energy':<14}{s['energy']:>12.5f}{f['energy']:>14.5f}")
     print(f"{'straightness':<14}{s['straightness']:>12.4f}{'0':>14}")
+    for key in ("fid", "kid", "faithfulness"):
+        if s.get(key) is not None:
+            floor = f"{f[key]:>14.4f}" if key in f else f"{'-':>14}"
+            print(f"{key:<14}{s[key]:>12.4f}{floor}")
+    if report.get("feature_metric"):
+        print(f"(fid, kid: {report['feature_metric']}; faithfulness: RMS input-output distance)")
     print(f"{'NFE':<14}{s['nfe']:>12d}")
     print(f"{'sample s':<14}{s['sample_seconds']:>12.3f}")
     if cfg.out:
         print(f"report written to {cfg.out}")
+
+
+def _print_classifier(info, cfg) -> None:
+    print(
+        f"classifier for {info['dataset']}: test accuracy {info['accuracy']:.4f} "
+        f"({info['epochs']} epochs, {info['seconds']:.0f} s) written to {info['path']}"
+    )
 
 
 COMMANDS: dict[str, tuple[type, Callable, Callable | None]] = {
@@ -81,6 +96,7 @@ COMMANDS: dict[str, tuple[type, Callable, Callable | None]] = {
     "evaluate": (EvaluateConfig, run_evaluate, _print_evaluate),
     "demo": (DemoConfig, run_demo, None),
     "compare": (CompareConfig, run_compare, None),
+    "classifier": (ClassifierConfig, run_classifier, _print_classifier),
 }
 
 

@@ -20,7 +20,7 @@ from .errors import BadInput
 from .interpolants import PATHS
 from .objectives import BEZIER_OBJECTIVES, LOSSES, TIME_SAMPLINGS
 from .solvers import SOLVERS, SolverSpec
-from .training import TrainSettings
+from .training import PRECISIONS, TrainSettings
 
 
 def opt(default: Any, help: str) -> Any:
@@ -57,6 +57,7 @@ class Common:
     out: str = opt("runs/out", "output folder (or file, for sample/evaluate)")
     seed: int = opt(0, "random seed; every random draw derives from it")
     device: str = opt("cpu", "torch device: cpu, cuda or cuda:N")
+    data_dir: str | None = opt(None, "folder of Fashion-MNIST's IDX files (default: the Debian package's)")
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Optim:
     checkpoint_every: int = opt(500, "steps between checkpoints")
     log_every: int = opt(50, "steps between metrics.jsonl lines")
     loss: str = opt("l2", f"regression loss: {', '.join(LOSSES)}")
+    precision: str = opt("fp32", f"training precision: {', '.join(PRECISIONS)} (bf16: autocast)")
 
     def settings(self) -> TrainSettings:
         return TrainSettings(
@@ -92,6 +94,7 @@ class Optim:
             checkpoint_every=self.checkpoint_every,
             log_every=self.log_every,
             seed=self.seed,
+            precision=self.precision,
         )
 
     def _check_optim(self) -> None:
@@ -117,19 +120,33 @@ class Solver:
 class TrainConfig(Optim, RunFlags, Common):
     """Train a velocity model: 1-RF on (source, data), or k-RF on stored pairs."""
 
-    data: str = opt("8gaussians", "target dataset name or .npy/.csv point file")
-    source: str = opt("gaussian", "source dataset (pi0) name or point file")
+    data: str = opt("8gaussians", "target dataset: a name, an image dataset, or a .npy/.csv point file")
+    source: str = opt("gaussian", "source dataset (pi0): gaussian, or any dataset (translation)")
     pairs: str | None = opt(None, "pair folder from `reflow`: train k-RF on it instead")
     init: str | None = opt(None, "model folder to start from; default: the pairs' teacher, or scratch")
     path: str = opt("straight", f"interpolant: {', '.join(PATHS)} (cosine: a diffusion-style teacher)")
+    arch: str = opt("auto", "model: mlp, unet, or auto (unet for image data, mlp otherwise)")
     hidden: int = opt(256, "MLP width")
     layers: int = opt(3, "MLP hidden layers")
+    channels: str = opt("32,64", "UNet widths, one per resolution level (depth = their number)")
+    blocks: int = opt(1, "UNet residual blocks per level")
 
     def __post_init__(self) -> None:
         _check_device(self)
         self._check_optim()
-        _check_positive_int(self, "hidden", "layers")
+        _check_positive_int(self, "hidden", "layers", "blocks")
         _check_choice(self, "path", tuple(PATHS))
+        _check_choice(self, "arch", ("auto", "mlp", "unet"))
+        self.widths()
+
+    def widths(self) -> list[int]:
+        try:
+            widths = [int(c) for c in self.channels.split(",")]
+        except ValueError:
+            widths = []
+        if not widths or min(widths) < 1:
+            raise BadInput(f"--channels must be comma-separated positive widths, got {self.channels!r}")
+        return widths
 
 
 @dataclass(frozen=True)
@@ -238,6 +255,9 @@ class EvaluateConfig(Solver, Overwrite, Common):
     data: str | None = opt(None, "reference dataset; default: the model's training data")
     source: str | None = opt(None, "source dataset; default: the model's training source")
     n: int = opt(2000, "number of samples (and of reference points)")
+    inception_weights: str | None = opt(
+        None, "images: also score standard Inception FID with this weights file (needs torch-fidelity)"
+    )
 
     def __post_init__(self) -> None:
         _check_device(self)
@@ -264,6 +284,13 @@ class DemoConfig(RunFlags, Common):
         _check_positive_int(self, "steps", "batch_size", "n_pairs", "n_eval")
 
 
+TEACHER_SETS = ("1-RF", "1-RF x2", "1-RF+2-RF")
+
+
+def _items(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
 @dataclass(frozen=True)
 class CompareConfig(RunFlags, Common):
     """k-RF, k-RF + distill and Bezier Distillation on equal budgets, over datasets and seeds."""
@@ -278,17 +305,66 @@ class CompareConfig(RunFlags, Common):
     n_pairs: int = opt(10000, "pairs / guided rows per coupling")
     n_eval: int = opt(2000, "evaluation samples per row")
     teacher_solver: str = opt("rk4:50", "solver of every teacher when making pairs and guides")
+    source: str = opt("gaussian", "source dataset (pi0); an image dataset makes it a translation task")
+    channels: str = opt("32,64", "UNet widths per level (image datasets)")
+    blocks: int = opt(1, "UNet residual blocks per level (image datasets)")
+    rectifications: int = opt(3, "train k-RF for k up to this (2 or 3), each distilled")
+    degrees: str = opt("2,3", "Bezier degrees, comma-separated")
+    teacher_sets: str = opt("1-RF,1-RF x2,1-RF+2-RF", "Bezier teacher sets: 1-RF, '1-RF x2', 1-RF+2-RF")
+    objectives: str = opt("end,tangent,chord", "Bezier objectives, comma-separated")
     quick: bool = opt(False, "a small run for tests (2 datasets, 2 seeds, tiny budgets); sizes ignored")
 
     def __post_init__(self) -> None:
         _check_device(self)
-        _check_positive_int(self, "steps", "batch_size", "hidden", "layers", "n_pairs", "n_eval")
+        _check_positive_int(self, "steps", "batch_size", "hidden", "layers", "n_pairs", "n_eval", "blocks")
         if not [d for d in self.datasets.split(",") if d.strip()]:
             raise BadInput("--datasets is empty")
+        if self.rectifications not in (2, 3):
+            raise BadInput(f"--rectifications must be 2 or 3, got {self.rectifications!r}")
+        for name, choices in (("teacher_sets", TEACHER_SETS), ("objectives", BEZIER_OBJECTIVES)):
+            bad = [x for x in _items(getattr(self, name)) if x not in choices]
+            if bad or not _items(getattr(self, name)):
+                raise BadInput(
+                    f"{flag_name(name)} must list some of {', '.join(choices)}, got {bad or 'none'}"
+                )
+        try:
+            degrees = self.degree_list()
+        except ValueError:
+            degrees = []
+        if not degrees or min(degrees) < 2:
+            raise BadInput(f"--degrees must be comma-separated integers >= 2, got {self.degrees!r}")
+        TrainConfig(channels=self.channels)  # checks the widths
         try:
             [int(x) for x in self.seeds.split(",")]
         except ValueError:
             raise BadInput(f"--seeds must be comma-separated integers, got {self.seeds!r}") from None
+
+    def degree_list(self) -> list[int]:
+        return [int(d) for d in _items(self.degrees)]
+
+    def teacher_set_list(self) -> list[str]:
+        return _items(self.teacher_sets)
+
+    def objective_list(self) -> list[str]:
+        return _items(self.objectives)
+        try:
+            [int(x) for x in self.seeds.split(",")]
+        except ValueError:
+            raise BadInput(f"--seeds must be comma-separated integers, got {self.seeds!r}") from None
+
+
+@dataclass(frozen=True)
+class ClassifierConfig(Overwrite, Common):
+    """Train the feature-FID classifier of a built-in image dataset (shipped in the package)."""
+
+    out: str | None = opt(None, "output folder; default: the package's weights folder")
+    dataset: str = opt("digits", "built-in image dataset: digits, mnist or fashion")
+    epochs: int = opt(0, "training epochs; 0 picks the dataset's default")
+
+    def __post_init__(self) -> None:
+        _check_choice(self, "dataset", ("digits", "mnist", "fashion"))
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
+            raise BadInput(f"--epochs must be a non-negative integer, got {self.epochs!r}")
 
 
 def _type_ok(value: Any, annotation: Any) -> bool:

@@ -1,4 +1,4 @@
-"""PNG figures: sample scatters per method and ODE trajectories (2-D data)."""
+"""PNG figures: sample scatters and ODE trajectories (2-D data), image grids, result plots."""
 
 from __future__ import annotations
 
@@ -142,4 +142,40 @@ def xy_panels(panels: dict[str, dict], path: str | Path, *, xlabel: str, ylabel:
         _floor_axes(ax, title, p["floor"], xlabel, ylabel)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
+    _save(fig, path)
+
+
+def tile(images: Tensor, shape: tuple[int, int, int], cols: int = 8) -> Tensor:
+    """Flat ``(N, C*H*W)`` images in [-1, 1] -> one ``(rows*H, cols*W, C)`` picture in [0, 1]."""
+    c, h, w = shape
+    x = ((images.float().reshape(-1, c, h, w).clamp(-1, 1) + 1) / 2).cpu()
+    rows = math.ceil(x.shape[0] / cols)
+    canvas = x.new_ones(c, rows * (h + 1) + 1, cols * (w + 1) + 1)
+    for i, im in enumerate(x):
+        r, k = divmod(i, cols)
+        canvas[:, 1 + r * (h + 1) : 1 + r * (h + 1) + h, 1 + k * (w + 1) : 1 + k * (w + 1) + w] = im
+    return canvas.permute(1, 2, 0)
+
+
+def image_panels(
+    panels: dict[str, Tensor], shape: tuple[int, int, int], path: str | Path, *, n: int = 32, cols: int = 4
+) -> None:
+    """One grid of the first ``n`` images per entry of ``panels`` (title -> flat images).
+
+    In a translation figure put the inputs first: image i of every panel comes from input i.
+    """
+    items = list(panels.items())
+    cols = min(cols, len(items))
+    rows = math.ceil(len(items) / cols)
+    per_row = 8
+    aspect = (math.ceil(n / per_row) * shape[1]) / (per_row * shape[2])
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.2 * cols, 3.2 * aspect * rows + 0.5 * rows), squeeze=False
+    )
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (title, images) in zip(axes.flat, items):
+        picture = tile(images[:n], shape, per_row).numpy()
+        ax.imshow(picture[..., 0] if shape[0] == 1 else picture, cmap="gray", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=8)
     _save(fig, path)

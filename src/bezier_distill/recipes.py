@@ -24,6 +24,7 @@ from torch import nn
 from . import distributed
 from .config import (
     BezierConfig,
+    ClassifierConfig,
     DistillConfig,
     EvaluateConfig,
     GuideConfig,
@@ -35,7 +36,7 @@ from .config import (
 from .couplings import CouplingDataset, IndependentCoupling, generate_coupling
 from .data import get_distribution
 from .errors import BadInput
-from .evaluation import evaluate, noise_floor, reference, source_draw
+from .evaluation import evaluate, feature_metric, noise_floor, reference, source_draw
 from .models import build_model, from_pretrained, resolve_model_dir
 from .objectives import (
     bezier_objective,
@@ -52,7 +53,7 @@ from .teachers import Teacher, TeacherEnsemble, parse_guides, parse_solvers
 from .training import train
 
 # Keys that may change when a run is resumed (more steps, another device).
-RESUMABLE_CHANGES = {"steps", "device", "out"}
+RESUMABLE_CHANGES = {"steps", "device", "out", "data_dir"}
 INIT_STREAM = 0x1217  # seed stream of weight initialisation, apart from the per-step streams
 
 
@@ -131,15 +132,24 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
         draw, shape = pairs.sample, pairs.data_shape
         init = _resolve_init(cfg.init, pairs.end_teacher)
     else:
-        target = get_distribution(cfg.data)
-        coupling = IndependentCoupling(get_distribution(cfg.source, dim=target.dim), target)
+        target = get_distribution(cfg.data, data_dir=cfg.data_dir)
+        source = get_distribution(cfg.source, dim=target.dim, data_dir=cfg.data_dir)
+        coupling = IndependentCoupling(source, target)
         draw, shape = coupling.sample, (coupling.target.dim,)
         init = _resolve_init(cfg.init, None)
     if init is not None:
         model = from_pretrained(init)
     else:
+        arch = cfg.arch if cfg.arch != "auto" else ("unet" if target.image_shape else "mlp")
+        if arch == "unet" and target.image_shape is None:
+            raise BadInput(f"--arch unet needs image data, but {target.name!r} is a point set")
         with seeded(cfg.seed, INIT_STREAM):
-            model = build_model("mlp", dim=shape[0], hidden=cfg.hidden, layers=cfg.layers)
+            if arch == "unet":
+                model = build_model(
+                    "unet", shape=target.image_shape, channels=cfg.widths(), blocks=cfg.blocks
+                )
+            else:
+                model = build_model("mlp", dim=shape[0], hidden=cfg.hidden, layers=cfg.layers)
     _check_shape(model, shape, "the training data")
     device = cfg.device
 
@@ -169,7 +179,8 @@ def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
 
 def _make_coupling(cfg, ensemble: TeacherEnsemble, model_dir: str, progress: bool) -> dict:
     dim = ensemble.data_shape[0]
-    source = get_distribution(cfg.source or provenance(model_dir).get("source", "gaussian"), dim=dim)
+    source_spec = cfg.source or provenance(model_dir).get("source", "gaussian")
+    source = get_distribution(source_spec, dim=dim, data_dir=cfg.data_dir)
     _check_shape(ensemble.teachers[0].model, (source.dim,), f"source {source.name!r}")
     identity = {
         "source": source.name,
@@ -237,7 +248,9 @@ def _prepare_out_file(path: Path, overwrite: bool, suffix: str) -> Path:
 def run_sample(cfg: SampleConfig) -> dict:
     """Write ``cfg.n`` samples to ``cfg.out`` (.npy) with a .json of their provenance."""
     model = from_pretrained(cfg.model, device=cfg.device)
-    source = get_distribution(_sources(cfg, cfg.model)["source"], dim=model.data_shape[0])
+    source = get_distribution(
+        _sources(cfg, cfg.model)["source"], dim=model.data_shape[0], data_dir=cfg.data_dir
+    )
     _check_shape(model, (source.dim,), f"source {source.name!r}")
     out = _prepare_out_file(Path(cfg.out), cfg.overwrite, ".npy")
     x0 = source.sample(cfg.n, make_generator(cfg.seed, 0)).to(cfg.device)
@@ -253,14 +266,22 @@ def run_sample(cfg: SampleConfig) -> dict:
     np.save(buf, result.x.cpu().numpy())
     atomic_write_bytes(out, buf.getvalue())
     atomic_write_json(out.with_suffix(".json"), info)
+    title = f"{cfg.solver_spec().describe()} (NFE {result.nfe})"
     if source.dim == 2:
         from .plotting import scatter_panels
 
-        scatter_panels(
-            {f"{cfg.solver_spec().describe()} (NFE {result.nfe})": result.x.cpu()},
-            out.with_suffix(".png"),
-        )
+        scatter_panels({title: result.x.cpu()}, out.with_suffix(".png"))
+    elif hasattr(model, "image_shape"):
+        _image_figure(model.image_shape, source, x0, {title: result.x}, out.with_suffix(".png"))
     return info
+
+
+def _image_figure(shape, source, x0, panels: dict, path: Path) -> None:
+    """Sample grids (with the inputs first when the source is an image dataset: translation)."""
+    from .plotting import image_panels
+
+    inputs = {"input (source)": x0.cpu()} if source.image_shape is not None else {}
+    image_panels(inputs | {k: v.cpu() for k, v in panels.items()}, shape, path)
 
 
 def run_evaluate(cfg: EvaluateConfig) -> dict:
@@ -269,19 +290,70 @@ def run_evaluate(cfg: EvaluateConfig) -> dict:
     names = _sources(cfg, cfg.model)
     if names["data"] is None:
         raise BadInput(f"--data is required: {cfg.model} records no training data")
-    target = get_distribution(names["data"])
-    source = get_distribution(names["source"], dim=target.dim)
+    target = get_distribution(names["data"], data_dir=cfg.data_dir)
+    source = get_distribution(names["source"], dim=target.dim, data_dir=cfg.data_dir)
+    features = feature_metric(target, cfg.inception_weights)
     _check_shape(model, (target.dim,), f"dataset {target.name!r}")
     out = _prepare_out_file(Path(cfg.out), cfg.overwrite, ".json") if cfg.out else None
     x0 = source_draw(source, cfg.n, cfg.seed).to(cfg.device)
-    scores, _ = evaluate(model, x0, reference(target, cfg.n, cfg.seed), cfg.solver_spec())
+    scores, samples = evaluate(
+        model,
+        x0,
+        reference(target, cfg.n, cfg.seed),
+        cfg.solver_spec(),
+        features=features,
+        test=target.test,
+        translation=source.image_shape is not None,
+        seed=cfg.seed,
+    )
     report = {
         **to_dict(cfg),
         "source": source.name,
         "data": target.name,
         "scores": scores.as_dict(),
-        "noise_floor": noise_floor(target, cfg.n, cfg.seed),
+        "noise_floor": noise_floor(target, cfg.n, cfg.seed, features),
+        "feature_metric": features.name if features else None,
     }
     if out is not None:
         atomic_write_json(out, report)
+        if target.image_shape is not None:
+            title = f"{cfg.solver_spec().describe()} (NFE {scores.nfe})"
+            _image_figure(target.image_shape, source, x0, {title: samples}, out.with_suffix(".png"))
     return report
+
+
+# Epochs of the shipped classifiers (each reaches its accuracy in a few CPU minutes at most).
+CLASSIFIER_EPOCHS = {"digits": 30, "mnist": 20, "fashion": 10}
+
+
+def run_classifier(cfg: ClassifierConfig, *, progress: bool = True) -> dict:
+    """Train the feature-FID classifier of a built-in dataset; write it as safetensors."""
+    from .data.images import load_images
+    from .features import save_classifier, train_classifier, weights_path
+
+    path = weights_path(cfg.dataset, cfg.out)
+    if path.exists() and not cfg.overwrite:
+        raise BadInput(f"{path} already exists; pass --overwrite to replace it")
+    data = load_images(cfg.dataset, cfg.data_dir)
+    epochs = cfg.epochs or CLASSIFIER_EPOCHS[cfg.dataset]
+    start = time.perf_counter()
+    model, acc = train_classifier(
+        data.train,
+        data.train_labels,
+        data.test,
+        data.test_labels,
+        epochs=epochs,
+        seed=cfg.seed,
+        progress=progress,
+    )
+    info = {
+        "dataset": cfg.dataset,
+        "accuracy": round(acc, 4),
+        "epochs": epochs,
+        "seed": cfg.seed,
+        "train_images": len(data.train),
+        "test_images": len(data.test),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    save_classifier(model, path, info)
+    return info | {"path": str(path)}

