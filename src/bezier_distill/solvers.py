@@ -126,7 +126,7 @@ def solve(
     return SolveResult(
         x=x,
         nfe=f.nfe,
-        times=grid.to(x0.dtype) if trajectory else None,
+        times=grid.to(device=x0.device, dtype=x0.dtype) if trajectory else None,
         trajectory=torch.stack(states) if states is not None else None,
     )
 
