@@ -34,7 +34,7 @@ def rows() -> list[str]:
             err = io.StringIO()
             with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
                 code = main(args)
-        message = err.getvalue().strip().replace(tmp, "DIR").replace(str(ROOT / "src" / ""), "")
+        message = err.getvalue().strip().replace(tmp, "DIR").replace(str(ROOT / "src") + "/", "")
         message = message.split(": error: ", 1)[-1]
         shown = "bezier-distill " + " ".join(argv).replace("{tmp}", "DIR")
         escaped = message.replace("|", "\\|")

@@ -348,11 +348,11 @@ def ranking(
     rows: list[dict], datasets: list[str], nfe: int, family: str = "Bezier"
 ) -> list[tuple[str, float]]:
     """Methods of ``family`` by mean rank of their mean quality across datasets at ``nfe`` (best first)."""
-    w2 = aggregate(rows)
+    q = aggregate(rows)
     ranks: dict[str, list[int]] = defaultdict(list)
     for d in datasets:
         found = sorted(
-            (s.mean, m) for (dd, m, b), s in w2.items() if dd == d and b == nfe and m.startswith(family)
+            (s.mean, m) for (dd, m, b), s in q.items() if dd == d and b == nfe and m.startswith(family)
         )
         for r, (_, m) in enumerate(found, start=1):
             ranks[m].append(r)
@@ -366,7 +366,7 @@ def claims(rows: list[dict], datasets: list[str], label: str = "W2") -> list[str
     profits from choosing among many variants; the fixed-recipe lines compare
     the one variant with the best mean rank over all datasets instead.
     """
-    w2, out = aggregate(rows), []
+    q, out = aggregate(rows), []
     secs = {(d, m): s.mean for (d, m, _), s in aggregate(rows, "compute_seconds").items()}
 
     def verdict(diff: Stat) -> str:
@@ -390,9 +390,9 @@ def claims(rows: list[dict], datasets: list[str], label: str = "W2") -> list[str
 
     pairs = []
     for d in datasets:
-        if (d, "2-RF + distill", 1) in w2 and _has(w2, d, 1, "Bezier", rect=1, rows=rows):
-            bm, bs = _best(w2, d, 1, "Bezier", rect=1, rows=rows)
-            pairs.append((d, bm, bs, "2-RF + distill", w2[(d, "2-RF + distill", 1)]))
+        if (d, "2-RF + distill", 1) in q and _has(q, d, 1, "Bezier", rect=1, rows=rows):
+            bm, bs = _best(q, d, 1, "Bezier", rect=1, rows=rows)
+            pairs.append((d, bm, bs, "2-RF + distill", q[(d, "2-RF + distill", 1)]))
     if pairs:
         out.append(
             paragraph(
@@ -404,7 +404,7 @@ def claims(rows: list[dict], datasets: list[str], label: str = "W2") -> list[str
             )
         )
     for nfe in (1, 2):
-        best = [(d, *_best(w2, d, nfe, "Bezier"), *_best_rf(w2, d, nfe)) for d in datasets]
+        best = [(d, *_best(q, d, nfe, "Bezier"), *_best_rf(q, d, nfe)) for d in datasets]
         out.append(
             paragraph(
                 f"**Claim 2 at {nfe} NFE: Bezier Distillation gives better {nfe}-step samples than "
@@ -414,7 +414,7 @@ def claims(rows: list[dict], datasets: list[str], label: str = "W2") -> list[str
             )
         )
         fixed, rank = ranking(rows, datasets, nfe)[0]
-        same = [(d, fixed, w2[(d, fixed, nfe)], *_best_rf(w2, d, nfe)) for d in datasets]
+        same = [(d, fixed, q[(d, fixed, nfe)], *_best_rf(q, d, nfe)) for d in datasets]
         out.append(
             paragraph(
                 f"**Claim 2 at {nfe} NFE, one fixed recipe:** {fixed} (best mean rank among the Bezier "
@@ -489,20 +489,20 @@ def _table(rows: list[dict], dataset: str, floor: Stat, label: str) -> str:
 def _plots(
     rows: list[dict], datasets: list[str], floors: dict, out: Path, samples: dict, label: str, shapes: dict
 ) -> list[str]:
-    w2 = aggregate(rows)
+    q = aggregate(rows)
     files = []
     # Quality per method at NFE 1 and 2 (dot plot with spread), one panel per dataset.
     panels = {}
     for d in datasets:
         methods = sorted(
-            {m for (dd, m, b) in w2 if dd == d and b in (1, 2)},
-            key=lambda m: w2.get((d, m, 1), w2.get((d, m, 2))).mean,
+            {m for (dd, m, b) in q if dd == d and b in (1, 2)},
+            key=lambda m: q.get((d, m, 1), q.get((d, m, 2))).mean,
         )
         panels[d] = {
             "labels": methods,
             "series": {
                 f"NFE {n}": [
-                    (w2[(d, m, n)].mean, w2[(d, m, n)].sd) if (d, m, n) in w2 else None for m in methods
+                    (q[(d, m, n)].mean, q[(d, m, n)].sd) if (d, m, n) in q else None for m in methods
                 ]
                 for n in (1, 2)
             },
@@ -515,19 +515,19 @@ def _plots(
     for d in datasets:
         ks = (1, 2, 3)
         series = {
-            "k-RF, 1 Euler step": [(k, w2[(d, f"{k}-RF", 1)]) for k in ks if (d, f"{k}-RF", 1) in w2],
+            "k-RF, 1 Euler step": [(k, q[(d, f"{k}-RF", 1)]) for k in ks if (d, f"{k}-RF", 1) in q],
             "k-RF + distill, NFE 1": [
-                (k, w2[(d, f"{k}-RF + distill", 1)]) for k in ks if (d, f"{k}-RF + distill", 1) in w2
+                (k, q[(d, f"{k}-RF + distill", 1)]) for k in ks if (d, f"{k}-RF + distill", 1) in q
             ],
             "k-RF + distill, NFE 2": [
-                (k, w2[(d, f"{k}-RF + distill", 2)]) for k in ks if (d, f"{k}-RF + distill", 2) in w2
+                (k, q[(d, f"{k}-RF + distill", 2)]) for k in ks if (d, f"{k}-RF + distill", 2) in q
             ],
         }
         for n in (1, 2):
             pts = []
             for rect in (1, 2):
-                if _has(w2, d, n, "Bezier", rect=rect, rows=rows):
-                    pts.append((rect, _best(w2, d, n, "Bezier", rect=rect, rows=rows)[1]))
+                if _has(q, d, n, "Bezier", rect=rect, rows=rows):
+                    pts.append((rect, _best(q, d, n, "Bezier", rect=rect, rows=rows)[1]))
             series[f"best Bezier, NFE {n}"] = pts
         lines[d] = {
             "series": {k: [(x, s.mean, s.sd) for x, s in v] for k, v in series.items()},
@@ -545,7 +545,7 @@ def _plots(
     xy = {}
     for d in datasets:
         groups = defaultdict(list)
-        for (dd, m, b), s in w2.items():
+        for (dd, m, b), s in q.items():
             if dd == d and b == 1:
                 fam = "Bezier" if m.startswith("Bezier") else ("k-RF + distill" if "distill" in m else "k-RF")
                 groups[fam].append((compute[(dd, m, b)].mean, s.mean, m))

@@ -40,6 +40,8 @@ def weights_path(dataset: str, folder: str | Path | None = None) -> Path:
 class Classifier(nn.Module):
     """A small CNN for ``(B, C, size, size)`` images in [-1, 1]; ``features`` is its 128-d layer."""
 
+    num_features = NUM_FEATURES
+
     def __init__(self, channels: int = 1, size: int = 28, classes: int = 10) -> None:
         super().__init__()
         self.channels, self.size, self.classes = channels, size, classes
@@ -77,12 +79,12 @@ class Classifier(nn.Module):
 
 
 class _Extractor(nn.Module):
-    """The classifier's feature layer, as torchmetrics expects a custom feature extractor."""
+    """A network's ``features`` in batches, without gradients."""
 
-    def __init__(self, classifier: Classifier) -> None:
+    def __init__(self, classifier: nn.Module) -> None:
         super().__init__()
         self.classifier = classifier
-        self.num_features = NUM_FEATURES
+        self.num_features = classifier.num_features
 
     @torch.no_grad()
     def forward(self, x: Tensor) -> Tensor:
@@ -170,7 +172,7 @@ class FeatureScores:
 class FeatureMetric:
     """FID and KID between image sets in a classifier's feature space (torchmetrics)."""
 
-    def __init__(self, classifier: Classifier, name: str) -> None:
+    def __init__(self, classifier: nn.Module, name: str) -> None:
         self.name = name
         self.extractor = _Extractor(classifier.eval())
 
@@ -212,12 +214,32 @@ class _Identity(nn.Module):
         return x
 
 
+class InceptionFeatures(nn.Module):
+    """The 2048-d pool features of torchmetrics' Inception v3, from a user-supplied weights file."""
+
+    num_features = 2048
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def features(self, x: Tensor) -> Tensor:
+        if x.dim() == 2:  # flat single-channel images
+            side = int(round(x.shape[1] ** 0.5))
+            x = x.reshape(x.shape[0], 1, side, side)
+        x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        if x.shape[1] == 1:
+            x = x.repeat(1, 3, 1, 1)
+        return self.net(x).reshape(x.shape[0], -1)
+
+
 def inception_metric(weights: str | Path) -> FeatureMetric:
     """Standard Inception FID from a user-supplied weights file (never downloaded)."""
+    missing = BadInput("standard Inception FID needs torch-fidelity: pip install torch-fidelity")
     try:
         from torchmetrics.image.fid import NoTrainInceptionV3
     except ImportError:
-        raise BadInput("standard Inception FID needs torch-fidelity: pip install torch-fidelity") from None
+        raise missing from None
     if not Path(weights).is_file():
         raise BadInput(f"Inception weights file {weights} does not exist")
     try:
@@ -225,22 +247,5 @@ def inception_metric(weights: str | Path) -> FeatureMetric:
             name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(weights)
         )
     except ModuleNotFoundError:
-        raise BadInput("standard Inception FID needs torch-fidelity: pip install torch-fidelity") from None
-
-    class _Inception(Classifier):
-        def __init__(self) -> None:
-            nn.Module.__init__(self)
-            self.net = net
-
-        def features(self, x: Tensor) -> Tensor:
-            if x.dim() == 2:  # flat single-channel images
-                side = int(round(x.shape[1] ** 0.5))
-                x = x.reshape(x.shape[0], 1, side, side)
-            x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-            if x.shape[1] == 1:
-                x = x.repeat(1, 3, 1, 1)
-            return self.net(x).reshape(x.shape[0], -1)
-
-    metric = FeatureMetric(_Inception(), "Inception FID (user-supplied weights)")
-    metric.extractor.num_features = 2048
-    return metric
+        raise missing from None
+    return FeatureMetric(InceptionFeatures(net), "Inception FID (user-supplied weights)")

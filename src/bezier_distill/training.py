@@ -183,6 +183,8 @@ def train(
         )
 
     device_type = torch.device(device).type
+    if device_type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
     bar = tqdm(
         total=settings.steps,
         initial=start,
