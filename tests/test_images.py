@@ -286,3 +286,12 @@ def test_bf16_training_runs_on_the_cpu(tmp_path):
     assert main(argv + ["--out", str(out)]) == 0
     losses = [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert losses and all(np.isfinite(losses))
+
+
+def test_reference_features_are_reused_only_for_the_same_reference():
+    target = get_distribution("digits")
+    metric = FeatureMetric.for_dataset("digits")
+    x = target.points[:200]
+    first = metric.score(x, target.test).fid
+    other = metric.score(x, target.points[200:555]).fid  # another reference set
+    assert other != first and metric.score(x, target.test).fid == first

@@ -175,6 +175,13 @@ class FeatureMetric:
     def __init__(self, classifier: nn.Module, name: str) -> None:
         self.name = name
         self.extractor = _Extractor(classifier.eval())
+        self._reference: tuple[Tensor, Tensor] | None = None  # the last reference and its features
+
+    def _reference_features(self, reference: Tensor) -> Tensor:
+        """Features of ``reference``, kept while the same tensor (e.g. a test split) comes back."""
+        if self._reference is None or self._reference[0] is not reference:
+            self._reference = (reference, self.extractor(reference.cpu().float()))
+        return self._reference[1]
 
     @classmethod
     def for_dataset(cls, dataset: str, folder: str | Path | None = None) -> FeatureMetric:
@@ -186,8 +193,7 @@ class FeatureMetric:
         from torchmetrics.image.fid import FrechetInceptionDistance
         from torchmetrics.image.kid import KernelInceptionDistance
 
-        samples, reference = samples.cpu().float(), reference.cpu().float()
-        real, fake = self.extractor(reference), self.extractor(samples)
+        real, fake = self._reference_features(reference), self.extractor(samples.cpu().float())
         ident = _Identity(self.extractor.num_features)
         fid = FrechetInceptionDistance(feature=ident, reset_real_features=False)
         fid.update(real, real=True)
