@@ -50,6 +50,17 @@ def _check_device(cfg: Any) -> None:
         raise BadInput(f"--device must be cpu, cuda or cuda:N, got {cfg.device!r}")
 
 
+def parse_widths(text: str) -> list[int]:
+    """``"32,64"`` -> ``[32, 64]`` (UNet widths per level); BadInput unless all are positive."""
+    try:
+        widths = [int(c) for c in text.split(",")]
+    except ValueError:
+        widths = []
+    if not widths or min(widths) < 1:
+        raise BadInput(f"--channels must be comma-separated positive widths, got {text!r}")
+    return widths
+
+
 @dataclass(frozen=True)
 class Common:
     """Flags that every command shares."""
@@ -140,13 +151,7 @@ class TrainConfig(Optim, RunFlags, Common):
         self.widths()
 
     def widths(self) -> list[int]:
-        try:
-            widths = [int(c) for c in self.channels.split(",")]
-        except ValueError:
-            widths = []
-        if not widths or min(widths) < 1:
-            raise BadInput(f"--channels must be comma-separated positive widths, got {self.channels!r}")
-        return widths
+        return parse_widths(self.channels)
 
 
 @dataclass(frozen=True)
@@ -333,7 +338,7 @@ class CompareConfig(RunFlags, Common):
             degrees = []
         if not degrees or min(degrees) < 2:
             raise BadInput(f"--degrees must be comma-separated integers >= 2, got {self.degrees!r}")
-        TrainConfig(channels=self.channels)  # checks the widths
+        parse_widths(self.channels)
         try:
             [int(x) for x in self.seeds.split(",")]
         except ValueError:

@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .data.images import resize
 from .errors import BadInput
 from .seeding import make_generator, seeded
 from .storage import atomic_write_bytes
@@ -67,9 +68,7 @@ class Classifier(nn.Module):
         if x.dim() == 2:
             side = int(round((x.shape[1] / self.channels) ** 0.5))
             x = x.reshape(x.shape[0], self.channels, side, side)
-        if x.shape[-1] != self.size or x.shape[-2] != self.size:
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
-        return x.clamp(-1, 1)
+        return resize(x, self.size).clamp(-1, 1)
 
     def features(self, x: Tensor) -> Tensor:
         return self.body(self.prepare(x))

@@ -12,6 +12,7 @@ flattened to ``(n, C*H*W)`` so every coupling, objective and solver works on the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -125,12 +126,8 @@ def get_distribution(
     text = os.fspath(spec)
     if is_image_spec(text):
         images = load_images(text, data_dir)
-        flat = Distribution.from_points(images.train.flatten(1), name=text)
-        return Distribution(
-            name=text,
-            dim=flat.dim,
-            sampler=flat.sampler,
-            points=flat.points,
+        return dataclasses.replace(
+            Distribution.from_points(images.train.flatten(1), name=text),
             image_shape=images.shape,
             test=images.test.flatten(1),
             classifier=images.classifier,

@@ -85,6 +85,7 @@ def is_image_spec(spec: str) -> bool:
     return False
 
 
+@lru_cache(maxsize=8)
 def load_images(spec: str, data_dir: str | None = None) -> ImageSet:
     """Load, filter, resize and scale the image dataset ``spec``.
 
