@@ -1,3 +1,4 @@
+import csv
 import json
 import shutil
 import subprocess
@@ -166,6 +167,31 @@ def test_resume_and_overwrite(tmp_path, capsys):
     assert code == 2 and "other settings for lr" in err
     assert run(capsys, *args, "--overwrite", "--seed", "4")[0] == 0
     assert (out / "model" / "model.safetensors").read_bytes() != weights
+
+
+def test_a_resumed_compare_adds_a_seed_and_reuses_the_trained_chains(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    tiny = ["compare", "--datasets", "moons", "--steps", "20", "--n-pairs", "200", "--n-eval", "100"]
+    tiny += ["--hidden", "16", "--layers", "1", "--teacher-solver", "euler:10", "--rectifications", "2"]
+    tiny += ["--degrees", "2", "--teacher-sets", "1-RF", "--objectives", "end", "--out", out]
+
+    def results():
+        with (out / "results.csv").open() as f:
+            return list(csv.DictReader(f))
+
+    def chain(seed):  # weights, shards and training logs (with their wall seconds) of one chain
+        files = (out / f"runs/moons/seed{seed}").rglob("*")
+        return {p: p.read_bytes() for p in files if p.suffix in (".safetensors", ".jsonl")}
+
+    assert run(capsys, *tiny, "--seeds", "0")[0] == 0
+    seed0, first = chain(0), results()
+    code, _, err = run(capsys, *tiny, "--seeds", "0", "--n-pairs", "300", "--resume")
+    assert code == 2 and "other settings for n_pairs" in err
+    assert run(capsys, *tiny, "--seeds", "0,1", "--resume")[0] == 0
+    assert seed0 and chain(0) == seed0 and chain(1)
+    rows = results()
+    assert {r["seed"] for r in rows} == {"0", "1"}
+    assert [r for r in rows if r["seed"] == "0"] == first
 
 
 def _bad_files(tmp_path):

@@ -52,8 +52,9 @@ from .storage import atomic_write_bytes, atomic_write_json, prepare_out_dir, rea
 from .teachers import Teacher, TeacherEnsemble, parse_guides, parse_solvers
 from .training import train
 
-# Keys that may change when a run is resumed (more steps, another device).
-RESUMABLE_CHANGES = {"steps", "device", "out", "data_dir"}
+# Keys that may change when a run is resumed (more steps, another device; a compare may add
+# seeds or datasets: every (dataset, seed) chain has its own folder and is reused as it is).
+RESUMABLE_CHANGES = {"steps", "device", "out", "data_dir", "seeds", "datasets"}
 INIT_STREAM = 0x1217  # seed stream of weight initialisation, apart from the per-step streams
 
 
