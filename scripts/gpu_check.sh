@@ -48,7 +48,9 @@ stage "2-RF+distill" bd distill --pairs "$OUT/pairs2" "${OPT[@]}" --steps "$((ST
 stage "guide" bd guide --teachers "$OUT/rf1" "${DATA[@]}" --teacher-solvers dopri5 --degree 2 --guides state \
   --device "$DEVICE" --n-pairs "$PAIRS" --shard-size 5000 --out "$OUT/guided" --overwrite
 stage "Bezier" bd bezier --coupling "$OUT/guided" "${OPT[@]}" --steps "$((STEPS / 2))" --objective end --out "$OUT/bez" --overwrite
+EVALS=()  # the evaluation files this run writes, in order, for the table
 ev() {
+  EVALS+=("$OUT/eval_$1_$2.json")
   bd evaluate --model "$OUT/$1" "${DATA[@]}" --device "$DEVICE" --n "$EVAL" --out "$OUT/eval_$1_$2.json" \
     --overwrite "${@:3}" >/dev/null
 }
@@ -57,15 +59,16 @@ for m in rf1 rf2 d2 bez; do
   stage "eval $m euler1" ev "$m" nfe1 --solver euler --solver-steps 1
 done
 echo "total $SECONDS (the target is under 600 on one H100)" | tee -a "$OUT/timings.txt"
-"$PYTHON" - "$OUT" <<'EOF'
+"$PYTHON" - "$OUT" "${EVALS[@]}" <<'EOF'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
 names = {"rf1": "1-RF", "rf2": "2-RF", "d2": "2-RF + distill", "bez": "Bezier n=2 [1-RF] end"}
 print(f"\n{'model':<24}{'solver':<10}{'NFE':>6}{'feature FID':>13}{'KID':>9}{'W2':>9}{'sample s':>10}")
 floor = None
-for m, run in [("rf1", "ode"), ("rf1", "nfe1"), ("rf2", "nfe1"), ("d2", "nfe1"), ("bez", "nfe1")]:
-    r = json.loads((out / f"eval_{m}_{run}.json").read_text())  # only this run's files
+for f in map(pathlib.Path, sys.argv[2:]):
+    r = json.loads(f.read_text())
     s, floor = r["scores"], r["noise_floor"]
+    m = f.stem.split("_")[1]
     print(f"{names[m]:<24}{r['solver']:<10}{s['nfe']:>6}{s['fid']:>13.3f}{s['kid']:>9.4f}{s['w2']:>9.3f}"
           f"{s['sample_seconds']:>10.2f}")
 print(f"{'noise floor (train vs test)':<40}{floor['fid']:>13.3f}{floor['kid']:>9.4f}")
