@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from bezier_distill.cli import main
 from bezier_distill.couplings import generate_coupling
@@ -52,6 +53,12 @@ def test_the_chain_through_the_cli(tmp_path, capsys):
     )
     assert run(capsys, "train", "--pairs", pairs, "--out", rf2, *FAST[:4])[0] == 0
     assert run(capsys, "distill", "--pairs", pairs, "--out", student, "--k", "2", "--steps", "20")[0] == 0
+    code, out, _ = run(
+        capsys, "evaluate", "--model", student, "--n", "200", "--solver", "euler", "--solver-steps", "2"
+    )
+    # a student's distillation error on held-out noise, with its teacher's solver error as the floor
+    line = next(x for x in out.splitlines() if x.startswith("distill error"))
+    assert code == 0 and float(line.split()[2]) > float(line.split()[3]) > 0
     samples = tmp_path / "s.npy"
     code, out, _ = run(
         capsys,
@@ -85,7 +92,7 @@ def test_the_chain_through_the_cli(tmp_path, capsys):
         "--out",
         report,
     )
-    assert code == 0 and "noise floor" in out
+    assert code == 0 and "floor" in out
     scores = json.loads(report.read_text())
     assert scores["data"] == "moons" and scores["scores"]["nfe"] == 1  # traced through the pairs
 
@@ -145,6 +152,24 @@ def test_bezier_distillation_through_the_cli(tmp_path, capsys):
     assert run(capsys, "train", "--data", "moons", "--path", "cosine", "--out", tmp_path / "c", *FAST)[0] == 0
 
 
+@pytest.mark.parametrize("seed", ["0", "3"])
+def test_sample_and_reflow_with_the_same_seed_share_no_row(tmp_path, capsys, seed):
+    # sample draws its source noise from the evaluation stream, reflow from its coupling's
+    assert run(capsys, "train", "--data", "moons", "--out", tmp_path / "m", *FAST)[0] == 0
+    one_step = ["--solver", "euler", "--solver-steps", "1", "--seed", seed]
+    pairs = ["--n-pairs", "500", "--shard-size", "250", "--out", tmp_path / "p"]
+    assert run(capsys, "reflow", "--model", tmp_path / "m", *one_step, *pairs)[0] == 0
+    code, out, _ = run(
+        capsys, "sample", "--model", tmp_path / "m", *one_step, "--n", "500", "--out", tmp_path / "s.npy"
+    )
+    assert code == 0 and "500 samples" in out
+    sampled = {r.tobytes() for r in np.load(tmp_path / "s.npy")}
+    made = set()
+    for shard in (tmp_path / "p").glob("shard_*.safetensors"):
+        made |= {r.tobytes() for r in load_file(shard)["z1"].numpy()}
+    assert len(sampled) == len(made) == 500 and not sampled & made
+
+
 def test_config_file_with_override(tmp_path, capsys):
     toml = tmp_path / "c.toml"
     toml.write_text('data = "circles"\nsteps = 99\nbatch_size = 32\nhidden = 16\nlayers = 1\n')
@@ -174,6 +199,7 @@ def test_a_resumed_compare_adds_a_seed_and_reuses_the_trained_chains(tmp_path, c
     tiny = ["compare", "--datasets", "moons", "--steps", "20", "--n-pairs", "200", "--n-eval", "100"]
     tiny += ["--hidden", "16", "--layers", "1", "--teacher-solver", "euler:10", "--rectifications", "2"]
     tiny += ["--degrees", "2", "--teacher-sets", "1-RF", "--objectives", "end", "--out", out]
+    tiny += ["--primary-two-step", "Bezier n=2 [1-RF] end"]
 
     def results():
         with (out / "results.csv").open() as f:
@@ -297,6 +323,18 @@ BAD = [
     (["compare", "--degrees", "1"], "--degrees must be comma-separated integers >= 2"),
     (["compare", "--rectifications", "5"], "--rectifications must be 2 or 3"),
     (["compare", "--datasets", "digits,moons"], "mixes image and point datasets"),
+    (
+        ["compare", "--teacher-solver", "rk4:x"],
+        "solver steps in --teacher-solvers must be a positive integer",
+    ),
+    (["compare", "--objectives", "end"], "--primary-two-step must name a Bezier student of this comparison"),
+    (["compare", "--primary-one-step", "Bezier n=2 [1-RF+2-RF] end"], "built from 1-RF teachers only"),
+    (["compare", "--baseline-one-step", "4-RF + distill"], "--baseline-one-step must name a k-RF + distill"),
+    (["compare", "--margin", "0"], "--margin must be a positive number"),
+    (
+        ["evaluate", "--model", "{tmp}/m", "--data", "moons", "--reference", "{tmp}/p3.npy"],
+        "--reference is for",
+    ),
     (["classifier", "--dataset", "cifar"], "unknown dataset 'cifar'"),
     (["classifier", "--dataset", "digits"], "already exists"),
 ]

@@ -138,16 +138,18 @@ def test_get_distribution_npy(tmp_path) -> None:
     pts = np.arange(30, dtype=np.float64).reshape(10, 3)
     path = tmp_path / "pts.npy"
     np.save(path, pts)
+    rows = {tuple(r) for r in pts.astype(np.float32).tolist()}
     for spec in (str(path), path):
         dist = get_distribution(spec)
         assert dist.dim == 3 and dist.name == str(path)
-        assert torch.equal(dist.points, torch.from_numpy(pts.astype(np.float32)))
+        # one row in five is held out for evaluation; the others are the training rows
+        train, held = {tuple(r) for r in dist.points.tolist()}, {tuple(r) for r in dist.heldout.tolist()}
+        assert len(train) == 8 and len(held) == 2 and train | held == rows
     x = dist.sample(500, gen(0))
     assert x.shape == (500, 3) and x.dtype == torch.float32
-    # every sample is a row of the file; with replacement, all rows show up
-    rows = {tuple(r) for r in pts.astype(np.float32).tolist()}
+    # every sample is a training row of the file; with replacement, all of them show up
     drawn = {tuple(r) for r in x.tolist()}
-    assert drawn == rows
+    assert drawn == train
     assert torch.equal(x, dist.sample(500, gen(0)))
     assert not torch.equal(x, dist.sample(500, gen(1)))
 
@@ -157,7 +159,11 @@ def test_get_distribution_csv(tmp_path, header: bool) -> None:
     path = tmp_path / "pts.csv"
     text = ("x,y\n" if header else "") + "1.5,-2\n3,4e-1\n\n-5, 6\n"
     path.write_text(text)
-    dist = get_distribution(str(path))
+    np.save(tmp_path / "held.npy", np.zeros((2, 2)))
+    # three rows are too few to hold out a fifth: a held-out file is needed
+    with pytest.raises(BadInput, match="at least 10 are needed"):
+        get_distribution(str(path))
+    dist = get_distribution(str(path), reference=str(tmp_path / "held.npy"))
     expected = torch.tensor([[1.5, -2.0], [3.0, 0.4], [-5.0, 6.0]])
     assert torch.equal(dist.points, expected)
     assert dist.dim == 2

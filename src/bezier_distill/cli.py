@@ -58,23 +58,45 @@ def _print_reflow(manifest, cfg) -> None:
 
 
 def _print_sample(info, cfg) -> None:
-    print(f"{cfg.n} samples written to {cfg.out} (NFE {info['nfe']}, {info['seconds']:.2f} s)")
+    print(f"{info['n']} samples written to {cfg.out} (NFE {info['nfe']}, {info['seconds']:.2f} s)")
+
+
+# (label, score key, format) of the evaluate table, in print order; rows without a value are skipped
+EVALUATE_ROWS = (
+    ("W2", "w2", ".4f"),
+    ("energy", "energy", ".5f"),
+    ("FID (a)", "fid", ".4f"),
+    ("KID (a)", "kid", ".4f"),
+    ("precision (a)", "precision", ".3f"),
+    ("recall (a)", "recall", ".3f"),
+    ("FID (b)", "fid_b", ".4f"),
+    ("KID (b)", "kid_b", ".4f"),
+    ("precision (b)", "precision_b", ".3f"),
+    ("recall (b)", "recall_b", ".3f"),
+    ("out of range", "out_of_range", ".4f"),
+    ("faithfulness", "faithfulness", ".4f"),
+    ("distill error", "distill_error", ".3g"),
+    ("straightness", "straightness", ".4f"),
+)
 
 
 def _print_evaluate(report, cfg) -> None:
     s, f = report["scores"], report["noise_floor"]
-    print(f"{'metric':<14}{'model':>12}{'noise floor':>14}")
-    print(f"{'W2':<14}{s['w2']:>12.4f}{f['w2']:>14.4f}")
-    print(f"{'energy':<14}{s['energy']:>12.5f}{f['energy']:>14.5f}")
-    print(f"{'straightness':<14}{s['straightness']:>12.4f}{'0':>14}")
-    for key in ("fid", "kid", "faithfulness"):
+    print(f"{'metric':<15}{'model':>12}{'floor':>12}")
+    for label, key, fmt in EVALUATE_ROWS:
         if s.get(key) is not None:
-            floor = f"{f[key]:>14.4f}" if key in f else f"{'-':>14}"
-            print(f"{key:<14}{s[key]:>12.4f}{floor}")
-    if report.get("feature_metric"):
-        print(f"(fid, kid: {report['feature_metric']}; faithfulness: RMS input-output distance)")
-    print(f"{'NFE':<14}{s['nfe']:>12d}")
-    print(f"{'sample s':<14}{s['sample_seconds']:>12.3f}")
+            floor = f"{f[key]:>12{fmt}}" if f.get(key) is not None else f"{'-':>12}"
+            print(f"{label:<15}{s[key]:>12{fmt}}{floor}")
+    print(f"{'NFE':<15}{s['nfe']:>12d}")
+    print(f"{'samples':<15}{s['n']:>12d}")
+    print(f"{'sample s':<15}{s['sample_seconds']:>12.3f}")
+    for net, name in report["feature_metrics"].items():
+        print(f"({net}: {name})")
+    if s.get("distill_error") is not None:
+        print(
+            f"(distill error: mean squared distance to the teacher's dopri5 solution from the same held-out "
+            f"source draws; its floor is the teacher's own solver error; teacher {report['teacher']})"
+        )
     if cfg.out:
         print(f"report written to {cfg.out}")
 

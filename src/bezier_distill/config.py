@@ -8,6 +8,7 @@ as ``config.json`` beside every artefact.
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from .errors import BadInput
 from .interpolants import PATHS
 from .objectives import BEZIER_OBJECTIVES, LOSSES, TIME_SAMPLINGS
 from .solvers import SOLVERS, SolverSpec
+from .teachers import parse_solvers
 from .training import PRECISIONS, TrainSettings
 
 
@@ -132,6 +134,9 @@ class TrainConfig(Optim, RunFlags, Common):
     """Train a velocity model: 1-RF on (source, data), or k-RF on stored pairs."""
 
     data: str = opt("8gaussians", "target dataset: a name, an image dataset, or a .npy/.csv point file")
+    reference: str | None = opt(
+        None, "point file of held-out data for --data (then all of --data trains); default: a fifth of it"
+    )
     source: str = opt("gaussian", "source dataset (pi0): gaussian, or any dataset (translation)")
     pairs: str | None = opt(None, "pair folder from `reflow`: train k-RF on it instead")
     init: str | None = opt(None, "model folder to start from; default: the pairs' teacher, or scratch")
@@ -257,9 +262,12 @@ class EvaluateConfig(Solver, Overwrite, Common):
 
     out: str | None = opt(None, "write the report to this .json file too")
     model: str | None = opt(None, "model folder (required)")
-    data: str | None = opt(None, "reference dataset; default: the model's training data")
+    data: str | None = opt(None, "dataset to score against; default: the model's training data")
+    reference: str | None = opt(
+        None, "point file of held-out data to score against; default: the held-out part of the data"
+    )
     source: str | None = opt(None, "source dataset; default: the model's training source")
-    n: int = opt(2000, "number of samples (and of reference points)")
+    n: int = opt(2000, "number of samples (and of reference points; held-out data may hold fewer)")
     inception_weights: str | None = opt(
         None, "images: also score standard Inception FID with this weights file (needs torch-fidelity)"
     )
@@ -290,6 +298,8 @@ class DemoConfig(RunFlags, Common):
 
 
 TEACHER_SETS = ("1-RF", "1-RF x2", "1-RF+2-RF")
+_BEZIER_NAME = re.compile(r"^Bezier n=(?P<degree>\d+) \[(?P<teachers>[^\]]+)\] (?P<objective>\w+)$")
+_DISTILLED_NAME = re.compile(r"^(?P<k>\d+)-RF \+ distill$")
 
 
 def _items(text: str) -> list[str]:
@@ -302,7 +312,7 @@ class CompareConfig(RunFlags, Common):
 
     out: str = opt("runs/compare", "output folder (report.md, results.csv, plots, every run)")
     datasets: str = opt("8gaussians,moons,checkerboard,spirals", "comma-separated target datasets")
-    seeds: str = opt("0,1,2", "comma-separated seeds (the spread is over these)")
+    seeds: str = opt("0,1,2,3,4", "comma-separated seeds (the paired statistics are over these)")
     steps: int = opt(2000, "training steps of every stage")
     batch_size: int = opt(256, "batch size of every stage")
     hidden: int = opt(256, "MLP width of teachers and students")
@@ -317,6 +327,17 @@ class CompareConfig(RunFlags, Common):
     degrees: str = opt("2,3", "Bezier degrees, comma-separated")
     teacher_sets: str = opt("1-RF,1-RF x2,1-RF+2-RF", "Bezier teacher sets: 1-RF, '1-RF x2', 1-RF+2-RF")
     objectives: str = opt("end,tangent,chord", "Bezier objectives, comma-separated")
+    primary_one_step: str = opt(
+        "Bezier n=2 [1-RF] end", "the Bezier recipe that decides the one-step claims (named before the run)"
+    )
+    baseline_one_step: str = opt("1-RF + distill", "the k-RF + distill baseline of the one-step claim 2")
+    primary_two_step: str = opt(
+        "Bezier n=2 [1-RF] chord", "the Bezier recipe that decides the two-step claim (named before the run)"
+    )
+    baseline_two_step: str = opt("1-RF + distill", "the k-RF + distill baseline of the two-step claim")
+    margin: float = opt(
+        0.05, "equivalence margin as a fraction of the mean noise floor, fixed before the run"
+    )
     quick: bool = opt(False, "a small run for tests (2 datasets, 2 seeds, tiny budgets); sizes ignored")
 
     def __post_init__(self) -> None:
@@ -343,6 +364,47 @@ class CompareConfig(RunFlags, Common):
             [int(x) for x in self.seeds.split(",")]
         except ValueError:
             raise BadInput(f"--seeds must be comma-separated integers, got {self.seeds!r}") from None
+        self.teacher_solver_spec()
+        if not (isinstance(self.margin, float | int) and 0 < self.margin < math.inf):
+            raise BadInput(f"--margin must be a positive number, got {self.margin!r}")
+        for name in ("primary_one_step", "primary_two_step"):
+            self._check_bezier_recipe(name)
+        if self.teacher_set_of(self.primary_one_step) not in ("1-RF", "1-RF x2"):
+            raise BadInput(
+                f"--primary-one-step {self.primary_one_step!r} decides claim 1 (fewer rectifications): "
+                "it must be built from 1-RF teachers only (teacher set 1-RF or '1-RF x2')"
+            )
+        for name in ("baseline_one_step", "baseline_two_step"):
+            m = _DISTILLED_NAME.match(getattr(self, name))
+            if not m or not 1 <= int(m["k"]) <= self.rectifications:
+                raise BadInput(
+                    f"{flag_name(name)} must name a k-RF + distill student with k in "
+                    f"1..{self.rectifications}, e.g. '1-RF + distill', got {getattr(self, name)!r}"
+                )
+
+    def _check_bezier_recipe(self, name: str) -> None:
+        value = getattr(self, name)
+        m = _BEZIER_NAME.match(value)
+        if (
+            not m
+            or int(m["degree"]) not in self.degree_list()
+            or m["teachers"] not in self.teacher_set_list()
+            or m["objective"] not in self.objective_list()
+        ):
+            raise BadInput(
+                f"{flag_name(name)} must name a Bezier student of this comparison, "
+                "'Bezier n=DEGREE [TEACHERS] OBJECTIVE' with DEGREE in --degrees, TEACHERS in "
+                f"--teacher-sets and OBJECTIVE in --objectives, got {value!r}"
+            )
+
+    @staticmethod
+    def teacher_set_of(method: str) -> str | None:
+        m = _BEZIER_NAME.match(method)
+        return m["teachers"] if m else None
+
+    def teacher_solver_spec(self) -> SolverSpec:
+        """The teachers' solver (``rk4:50``, ``dopri5``, ...); BadInput when it cannot be read."""
+        return parse_solvers(self.teacher_solver, 1)[0]
 
     def degree_list(self) -> list[int]:
         return [int(d) for d in _items(self.degrees)]
@@ -352,10 +414,6 @@ class CompareConfig(RunFlags, Common):
 
     def objective_list(self) -> list[str]:
         return _items(self.objectives)
-        try:
-            [int(x) for x in self.seeds.split(",")]
-        except ValueError:
-            raise BadInput(f"--seeds must be comma-separated integers, got {self.seeds!r}") from None
 
 
 @dataclass(frozen=True)
@@ -364,10 +422,16 @@ class ClassifierConfig(Overwrite, Common):
 
     out: str | None = opt(None, "output folder; default: the package's weights folder")
     dataset: str = opt("digits", "built-in image dataset: digits, mnist or fashion")
-    epochs: int = opt(0, "training epochs; 0 picks the dataset's default")
+    net: str = opt(
+        "a",
+        "feature network: a (small CNN, shipped with seed 0) or b (residual CNN with 5x5 kernels "
+        "and group norm, shipped with --seed 1)",
+    )
+    epochs: int = opt(0, "training epochs; 0 picks the default of the dataset and net")
 
     def __post_init__(self) -> None:
         _check_choice(self, "dataset", ("digits", "mnist", "fashion"))
+        _check_choice(self, "net", ("a", "b"))
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
             raise BadInput(f"--epochs must be a non-negative integer, got {self.epochs!r}")
 

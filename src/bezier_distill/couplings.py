@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .errors import BadInput
-from .seeding import make_generator
+from .seeding import digest, stream
 from .storage import atomic_write_bytes, atomic_write_json, read_json, sha256_file
 
 MANIFEST = "manifest.json"
@@ -67,8 +67,23 @@ def _shard_rows(identity: dict, index: int) -> int:
     return min(identity["shard_size"], identity["n_pairs"] - index * identity["shard_size"])
 
 
-def _make_shard(maker: Maker, source, identity: dict, index: int, device: str) -> tuple[bytes, int]:
-    z0 = source.sample(_shard_rows(identity, index), make_generator(identity["seed"], index))
+def shard_stream(identity: dict) -> str:
+    """The purpose name of a coupling's source draws: ``shard/<digest>`` of what makes it.
+
+    The digest covers the source, sizes, degree, guides and the teachers' weights (by SHA-256)
+    and solvers, so two couplings with the same seed (pairs of the 1-RF and of the 2-RF, pairs
+    and guides) draw different ``z0``, and none draws what evaluation or training draws.
+    """
+    what = {k: v for k, v in identity.items() if k not in ("teachers", "seed")}
+    what["teachers"] = [
+        {"sha256": t.get("sha256"), "solver": t.get("solver")} for t in identity.get("teachers", [])
+    ]
+    return f"shard/{digest(what)}"
+
+
+def _make_shard(maker: Maker, source, manifest: dict, index: int, device: str) -> tuple[bytes, int]:
+    g = stream(manifest["stream"], manifest["seed"], index)
+    z0 = source.sample(_shard_rows(manifest, index), g)
     tensors, nfe = maker(z0.to(device))
     tensors = {"z0": z0, **{k: v.cpu().contiguous() for k, v in tensors.items()}}
     # No safetensors metadata: its key order is not stable across processes, and checksums must be.
@@ -107,6 +122,7 @@ def generate_coupling(
         "kind": "pairs" if identity.get("degree", 1) == 1 else "guided",
         "format_version": FORMAT_VERSION,
         **identity,
+        "stream": shard_stream(identity),
         "num_shards": _num_shards(identity),
         "data_shape": [source.dim],
         "complete": False,
@@ -139,7 +155,7 @@ def generate_coupling(
     )
     seconds_before, t_start = manifest["seconds"], time.perf_counter()
     for index in todo:
-        data, nfe = _make_shard(maker, source, identity, index, device)
+        data, nfe = _make_shard(maker, source, manifest, index, device)
         atomic_write_bytes(out_dir / shard_name(index), data)
         manifest["shards"][str(index)] = {
             "file": shard_name(index),
@@ -212,6 +228,11 @@ class CouplingDataset:
     @property
     def data_shape(self) -> tuple[int, ...]:
         return tuple(self.points.shape[2:])
+
+    @property
+    def digest(self) -> str:
+        """A short hash of the coupling's contents (its shards' checksums): names its training streams."""
+        return digest([entry["sha256"] for entry in self.manifest["shards"].values()])
 
     @property
     def end_teacher(self) -> str:

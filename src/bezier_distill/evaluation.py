@@ -1,12 +1,27 @@
 """Evaluate a model: samples with counted NFE, scored beside the noise floor.
 
-The noise floor is the same metric between two independent draws of the true
-distribution at the same sample size: what a perfect model would score.
+Every number here is computed on data that training never saw:
 
-Image data is also scored with the feature FID and KID of :mod:`bezier_distill.features`
-(samples against the dataset's test split; the floor is a training draw of the same size
-against it), and translation (an image source) with the faithfulness: the RMS distance per
-pixel between each input and its output, in the [-1, 1] scale.
+* the source draws ``x0`` come from the ``eval source`` stream (for a source with a held-out
+  part, a point file or an image dataset, from that part without replacement), so no
+  evaluation input is ever a training input of any stage or coupling;
+* the reference the samples are scored against comes from the ``eval reference`` stream of a
+  built-in generator, or from the held-out part of a point file or image dataset;
+* the noise floor is the same metric between the reference and a *twin*, a second draw of
+  the data disjoint from the reference (the ``noise-floor twin`` stream of a generator, the
+  other half of a point file's held-out rows, or a training draw without replacement of an
+  image dataset, whose whole test split is the FID reference): what a perfect sampler scores.
+
+Image samples are clipped to the data range [-1, 1] and quantised to 8 bits, as when they are
+saved as images, before every score; the fraction of values that fell outside the range is
+reported. Image data is scored by the FID, KID, precision and recall of
+:mod:`bezier_distill.features` in two feature spaces (two independently trained networks), and
+translation (an image source) also by the faithfulness: the RMS distance per pixel between
+each input and its output, in the [-1, 1] scale.
+
+A student's **distillation error** is the mean squared distance between its output and its
+teacher's ODE solution from the same held-out ``x0``; its floor is the teacher's own solver
+error, the distance between the teacher's dopri5 solution and a tighter one.
 """
 
 from __future__ import annotations
@@ -19,8 +34,13 @@ from torch import Tensor, nn
 
 from .features import FeatureMetric, weights_path
 from .metrics import energy_distance, w2
-from .seeding import make_generator
+from .seeding import stream
 from .solvers import SolverSpec, solve
+
+EVAL_SOURCE, EVAL_REFERENCE, FLOOR_TWIN = "eval source", "eval reference", "noise-floor twin"
+DOPRI = SolverSpec("dopri5", rtol=1e-5, atol=1e-5)  # the teachers' full-accuracy solve
+TIGHT = SolverSpec("dopri5", rtol=1e-7, atol=1e-7)  # the reference solve of the solver-error floor
+FEATURE_NETS = ("a", "b")
 
 
 @torch.no_grad()
@@ -41,8 +61,15 @@ def straightness(model: nn.Module, x0: Tensor, *, steps: int = 100) -> float:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Scores of one sample set against a reference draw of the data."""
+    """Scores of one sample set against the reference (None where a score does not apply).
 
+    ``fid``/``kid``/``precision``/``recall`` are in the feature space of network a,
+    ``*_b`` in that of network b; ``out_of_range`` is the fraction of image values outside
+    [-1, 1] before clipping; ``distill_error`` the mean squared distance to the teacher's
+    ODE solution from the same ``x0``.
+    """
+
+    n: int
     nfe: int
     w2: float
     energy: float
@@ -50,39 +77,120 @@ class Evaluation:
     sample_seconds: float
     fid: float | None = None
     kid: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    fid_b: float | None = None
+    kid_b: float | None = None
+    precision_b: float | None = None
+    recall_b: float | None = None
+    out_of_range: float | None = None
     faithfulness: float | None = None
+    distill_error: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def reference(target, n: int, seed: int) -> Tensor:
-    """The reference draw of ``n`` target points that every method is scored against."""
-    return target.sample(n, make_generator(seed, 1))
+@dataclass(frozen=True)
+class EvalData:
+    """What sample sets are scored against.
+
+    ``x0 (n, *D)``: the source draws every model starts from; ``reference (m, *D)``: the data
+    draw of the W2 and energy; ``twin (n, *D)``: an independent data draw disjoint from it (the
+    noise floor); ``heldout``: the image test split, the reference of the feature scores.
+    """
+
+    x0: Tensor
+    reference: Tensor
+    twin: Tensor
+    heldout: Tensor | None = None
+
+    @property
+    def n(self) -> int:
+        return self.x0.shape[0]
 
 
-def feature_metric(target, inception_weights: str | None = None) -> FeatureMetric | None:
-    """The FID scorer of an image dataset: Inception when weights are given, else the shipped
-    classifier of the built-in dataset it comes from; ``None`` for point data and user images."""
+def _without_replacement(points: Tensor, n: int, purpose: str, seed: int) -> Tensor:
+    return points[torch.randperm(points.shape[0], generator=stream(purpose, seed))[:n]]
+
+
+def source_draw(source, n: int, seed: int) -> Tensor:
+    """The source points ``x0`` that sampling and evaluation start from (``eval source`` stream).
+
+    A source with a held-out part gives held-out rows without replacement (at most all of them).
+    """
+    if source.heldout is not None:
+        return _without_replacement(source.heldout, n, EVAL_SOURCE, seed)
+    return source.sample(n, stream(EVAL_SOURCE, seed))
+
+
+def eval_data(source, target, n: int, seed: int) -> EvalData:
+    """Source draws, reference and twin for scoring ``n`` samples of ``source -> target``.
+
+    With held-out data the sizes shrink to what it holds: a point file's held-out rows are
+    halved into a reference and a twin of equal size; an image source gives at most its test
+    split; an image target's twin is at most its training split.
+    """
+    x0 = source_draw(source, n, seed)
+    if target.heldout is None:
+        n = x0.shape[0]
+        reference = target.sample(n, stream(EVAL_REFERENCE, seed))
+        twin = target.sample(n, stream(FLOOR_TWIN, seed))
+        return EvalData(x0, reference, twin)
+    order = torch.randperm(target.heldout.shape[0], generator=stream(EVAL_REFERENCE, seed))
     if target.image_shape is None:
-        return None
+        n = min(x0.shape[0], target.heldout.shape[0] // 2)
+        held = target.heldout[order]
+        return EvalData(x0[:n], held[:n], held[n : 2 * n])
+    twin = _without_replacement(target.points, x0.shape[0], FLOOR_TWIN, seed)
+    n = twin.shape[0]
+    return EvalData(x0[:n], target.heldout[order[:n]], twin, heldout=target.heldout)
+
+
+def feature_metrics(target, inception_weights: str | None = None) -> dict[str, FeatureMetric]:
+    """The feature scorers of an image dataset by network name: Inception alone when weights are
+    given, else the two shipped classifiers of the built-in dataset it comes from; empty for
+    point data and user images."""
+    if target.image_shape is None:
+        return {}
     if inception_weights:
         from .features import inception_metric
 
-        return inception_metric(inception_weights)
-    if target.classifier is None or not weights_path(target.classifier).is_file():
-        return None
-    return FeatureMetric.for_dataset(target.classifier)
+        return {"a": inception_metric(inception_weights)}
+    if target.classifier is None:
+        return {}
+    return {
+        net: FeatureMetric.for_dataset(target.classifier, net=net)
+        for net in FEATURE_NETS
+        if weights_path(target.classifier, net=net).is_file()
+    }
 
 
-def noise_floor(target, n: int, seed: int, features: FeatureMetric | None = None) -> dict[str, float]:
-    """W2 and energy distance between the reference draw and an independent twin draw (and the
-    feature FID/KID of the twin against the test split, for image data)."""
-    ref, twin = reference(target, n, seed), target.sample(n, make_generator(seed, 2))
-    floor = {"w2": w2(twin, ref), "energy": energy_distance(twin, ref)}
-    if features is not None:
-        scores = features.score(twin, target.test, seed=seed)
-        floor |= {"fid": scores.fid, "kid": scores.kid}
+def as_image_values(samples: Tensor) -> tuple[Tensor, float]:
+    """Clip image values to [-1, 1] and quantise them to 8 bits, as saving them would.
+
+    Returns the scored samples and the fraction of values that were outside [-1, 1].
+    """
+    outside = float(((samples < -1) | (samples > 1)).float().mean())
+    levels = ((samples.clamp(-1, 1) + 1) * 127.5).round()
+    return levels / 127.5 - 1, outside
+
+
+def _feature_scores(features: dict[str, FeatureMetric], samples: Tensor, heldout: Tensor, seed: int) -> dict:
+    out = {}
+    for net, metric in features.items():
+        s = metric.score(samples, heldout, seed=seed)
+        suffix = "" if net == "a" else f"_{net}"
+        out |= {f"fid{suffix}": s.fid, f"kid{suffix}": s.kid}
+        out |= {f"precision{suffix}": s.precision, f"recall{suffix}": s.recall}
+    return out
+
+
+def noise_floor(data: EvalData, features: dict[str, FeatureMetric] | None = None, *, seed: int = 0) -> dict:
+    """The scores of the twin draw against the reference: what a perfect sampler would score."""
+    floor = {"w2": w2(data.twin, data.reference), "energy": energy_distance(data.twin, data.reference)}
+    if features:
+        floor |= _feature_scores(features, data.twin, data.heldout, seed)
     return floor
 
 
@@ -91,45 +199,62 @@ def faithfulness(inputs: Tensor, outputs: Tensor) -> float:
     return float((outputs.flatten(1) - inputs.flatten(1)).pow(2).mean(1).sqrt().mean())
 
 
-def source_draw(source, n: int, seed: int) -> Tensor:
-    """The source points ``x0`` that every method starts from."""
-    return source.sample(n, make_generator(seed, 0))
+def distill_error(samples: Tensor, teacher: Tensor) -> float:
+    """Mean over rows of the squared Euclidean distance between two sample sets ``(n, *D)``
+    made from the same source draws (a student's outputs and its teacher's ODE solutions)."""
+    return float((samples.float().flatten(1) - teacher.float().flatten(1)).pow(2).sum(1).mean())
+
+
+def solver_error(teacher: nn.Module, x0: Tensor, solution: Tensor | None = None) -> float:
+    """The floor of the distillation error: :func:`distill_error` between the teacher's
+    :data:`DOPRI` solution (``solution`` when already computed) and its :data:`TIGHT` one."""
+    if solution is None:
+        solution = solve(teacher.eval(), x0, DOPRI).x
+    return distill_error(solution.cpu(), solve(teacher.eval(), x0, TIGHT).x.cpu())
 
 
 def evaluate(
     model: nn.Module,
-    x0: Tensor,
-    ref: Tensor,
+    data: EvalData,
     spec: SolverSpec,
     *,
     with_straightness: bool = True,
-    features: FeatureMetric | None = None,
-    test: Tensor | None = None,
+    features: dict[str, FeatureMetric] | None = None,
+    image: bool = False,
     translation: bool = False,
+    teacher: Tensor | None = None,
     seed: int = 0,
+    device: str = "cpu",
 ) -> tuple[Evaluation, Tensor]:
-    """Sample from ``x0 (n, *D)`` with ``spec`` and score the samples against ``ref (m, *D)``.
+    """Sample from ``data.x0`` with ``spec`` and score the samples against ``data``.
 
-    With ``features`` the samples also get FID and KID against ``test``; with ``translation``
-    their faithfulness to ``x0``. Returns the scores and the samples ``(n, *D)`` on the CPU.
+    ``image``: the samples are images in [-1, 1] (clipped and quantised before scoring; with
+    ``features`` they also get FID, KID, precision and recall against ``data.heldout``);
+    ``translation``: their faithfulness to ``x0``; ``teacher (n, *D)``: the teacher's ODE
+    solutions from the same ``x0``, giving the distillation error. Returns the scores and the raw
+    samples ``(n, *D)`` on the CPU.
     """
     model = model.eval()
+    x0 = data.x0.to(device)
     start = time.perf_counter()
     result = solve(model, x0, spec)
     seconds = time.perf_counter() - start
-    samples = result.x.float().cpu()
-    feats = features.score(samples, test, seed=seed) if features is not None else None
+    raw = result.x.float().cpu()
+    scored, outside = as_image_values(raw) if image else (raw, None)
+    scores = _feature_scores(features, scored, data.heldout, seed) if features else {}
     return (
         Evaluation(
+            n=data.n,
             nfe=result.nfe,
-            w2=w2(samples, ref.cpu()),
-            energy=energy_distance(samples, ref.cpu()),
+            w2=w2(scored, data.reference),
+            energy=energy_distance(scored, data.reference),
             # images: on the first 500 draws (the 100-step trajectory is large)
-            straightness=straightness(model, x0[:500] if features else x0) if with_straightness else None,
+            straightness=straightness(model, x0[:500] if image else x0) if with_straightness else None,
             sample_seconds=round(seconds, 4),
-            fid=feats.fid if feats else None,
-            kid=feats.kid if feats else None,
-            faithfulness=faithfulness(x0.cpu(), samples) if translation else None,
+            out_of_range=outside,
+            faithfulness=faithfulness(data.x0, scored) if translation else None,
+            distill_error=distill_error(raw, teacher) if teacher is not None else None,
+            **scores,
         ),
-        samples,
+        raw,
     )

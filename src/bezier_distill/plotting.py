@@ -145,6 +145,37 @@ def xy_panels(panels: dict[str, dict], path: str | Path, *, xlabel: str, ylabel:
     _save(fig, path)
 
 
+VERDICT_COLOURS = {
+    "better": "C2",
+    "worse": "C3",
+    "equivalent": "C0",
+    "inconclusive": "grey",
+    "metric-dependent": "C1",
+}
+
+
+def interval_panels(panels: dict[str, list[tuple]], path: str | Path, *, xlabel: str) -> None:
+    """Per panel (a claim): one horizontal interval per item ``(label, mean, low, high, verdict)``,
+    coloured by the verdict, with the zero line."""
+    height = max(2.2, 0.32 * max((len(v) for v in panels.values()), default=1) + 1.2)
+    fig, axes = _grid(max(len(panels), 1), 5.2, height)
+    for ax, (title, items) in zip(axes, panels.items()):
+        for y, (_, mean, low, high, verdict) in enumerate(items):
+            colour = VERDICT_COLOURS.get(verdict, "black")
+            ax.plot([low, high], [y, y], color=colour, lw=2)
+            ax.plot([mean], [y], "o", color=colour, ms=4)
+        ax.axvline(0.0, color="black", lw=0.8)
+        ax.set_yticks(range(len(items)))
+        ax.set_yticklabels([i[0] for i in items], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+    handles = [plt.Line2D([], [], color=c, lw=2, label=v) for v, c in VERDICT_COLOURS.items()]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    _save(fig, path)
+
+
 def tile(images: Tensor, shape: tuple[int, int, int], cols: int = 8) -> Tensor:
     """Flat ``(N, C*H*W)`` images in [-1, 1] -> one ``(rows*H, cols*W, C)`` picture in [0, 1]."""
     c, h, w = shape

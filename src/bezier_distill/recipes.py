@@ -36,7 +36,15 @@ from .config import (
 from .couplings import CouplingDataset, IndependentCoupling, generate_coupling
 from .data import get_distribution
 from .errors import BadInput
-from .evaluation import evaluate, feature_metric, noise_floor, reference, source_draw
+from .evaluation import (
+    DOPRI,
+    eval_data,
+    evaluate,
+    feature_metrics,
+    noise_floor,
+    solver_error,
+    source_draw,
+)
 from .models import build_model, from_pretrained, resolve_model_dir
 from .objectives import (
     bezier_objective,
@@ -46,7 +54,7 @@ from .objectives import (
     sample_time,
     velocity_matching,
 )
-from .seeding import make_generator, seeded
+from .seeding import seeded
 from .solvers import solve
 from .storage import atomic_write_bytes, atomic_write_json, prepare_out_dir, read_json
 from .teachers import Teacher, TeacherEnsemble, parse_guides, parse_solvers
@@ -55,7 +63,6 @@ from .training import train
 # Keys that may change when a run is resumed (more steps, another device; a compare may add
 # seeds or datasets: every (dataset, seed) chain has its own folder and is reused as it is).
 RESUMABLE_CHANGES = {"steps", "device", "out", "data_dir", "seeds", "datasets"}
-INIT_STREAM = 0x1217  # seed stream of weight initialisation, apart from the per-step streams
 
 
 def start_run(cfg) -> bool:
@@ -80,10 +87,12 @@ def start_run(cfg) -> bool:
 
 
 def provenance(model_dir: str | Path) -> dict:
-    """The source and data a model was trained on, traced through pair folders to 1-RF.
+    """Where a model comes from, traced through coupling folders to the 1-RF run.
 
-    Returns ``{"source": ..., "data": ...}``; empty when the model folder has no
-    run config beside it (e.g. a model folder copied on its own).
+    Returns the ``source``, ``data`` (and ``reference``, when one was given) of the 1-RF run,
+    and for a model trained on a coupling the ``teacher`` folder whose ODE solution it
+    learned (the coupling's end teacher); empty when the model folder has no run config
+    beside it (e.g. a model folder copied on its own).
     """
     run_dir = resolve_model_dir(model_dir).parent
     config_path = run_dir / "config.json"
@@ -93,8 +102,9 @@ def provenance(model_dir: str | Path) -> dict:
     coupling = cfg.get("pairs") or cfg.get("coupling")
     if coupling:
         manifest = read_json(Path(coupling) / "manifest.json", what="coupling manifest")
-        return provenance(manifest["teachers"][manifest["end_teacher"]]["path"])
-    return {k: cfg[k] for k in ("source", "data") if k in cfg}
+        teacher = manifest["teachers"][manifest.get("end_teacher", 0)]["path"]
+        return {**provenance(teacher), "teacher": teacher}
+    return {k: cfg[k] for k in ("source", "data", "reference") if cfg.get(k) is not None}
 
 
 def _check_shape(model: nn.Module, shape: tuple[int, ...], what: str) -> None:
@@ -117,12 +127,21 @@ def _student(folder: str, init: str | None) -> tuple[CouplingDataset, nn.Module]
     return coupling, model
 
 
-def _fit(cfg, model: nn.Module, loss_fn, *, progress: bool, desc: str) -> nn.Module:
-    """Start (or resume) the run in ``cfg.out`` and train ``model`` there with ``loss_fn``."""
+def _fit(cfg, model: nn.Module, loss_fn, *, progress: bool, desc: str, purpose: str) -> nn.Module:
+    """Start (or resume) the run in ``cfg.out`` and train ``model`` there with ``loss_fn``,
+    its batches drawn from the stream ``purpose``."""
     resume = start_run(cfg)
     settings = cfg.settings()
     return train(
-        model, loss_fn, settings, cfg.out, resume=resume, device=cfg.device, progress=progress, desc=desc
+        model,
+        loss_fn,
+        settings,
+        cfg.out,
+        resume=resume,
+        device=cfg.device,
+        progress=progress,
+        desc=desc,
+        purpose=purpose,
     )
 
 
@@ -132,19 +151,21 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
         pairs = CouplingDataset(cfg.pairs)
         draw, shape = pairs.sample, pairs.data_shape
         init = _resolve_init(cfg.init, pairs.end_teacher)
+        purpose = f"train/k-RF@{pairs.digest}"
     else:
-        target = get_distribution(cfg.data, data_dir=cfg.data_dir)
+        target = get_distribution(cfg.data, data_dir=cfg.data_dir, reference=cfg.reference)
         source = get_distribution(cfg.source, dim=target.dim, data_dir=cfg.data_dir)
         coupling = IndependentCoupling(source, target)
         draw, shape = coupling.sample, (coupling.target.dim,)
         init = _resolve_init(cfg.init, None)
+        purpose = "train/1-RF"
     if init is not None:
         model = from_pretrained(init)
     else:
         arch = cfg.arch if cfg.arch != "auto" else ("unet" if target.image_shape else "mlp")
         if arch == "unet" and target.image_shape is None:
             raise BadInput(f"--arch unet needs image data, but {target.name!r} is a point set")
-        with seeded(cfg.seed, INIT_STREAM):
+        with seeded("init", cfg.seed):
             if arch == "unet":
                 model = build_model(
                     "unet", shape=target.image_shape, channels=cfg.widths(), blocks=cfg.blocks
@@ -160,7 +181,7 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
         x0, x1, t = x0[part].to(device), x1[part].to(device), t[part].to(device)
         return velocity_matching(model, x0, x1, t, loss=cfg.loss, path=cfg.path)
 
-    return _fit(cfg, model, loss_fn, progress=progress, desc="k-RF" if cfg.pairs else "1-RF")
+    return _fit(cfg, model, loss_fn, progress=progress, desc="k-RF" if cfg.pairs else "1-RF", purpose=purpose)
 
 
 def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
@@ -175,7 +196,14 @@ def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
             model, z0[part].to(device), z1[part].to(device), t[part].to(device), loss=cfg.loss
         )
 
-    return _fit(cfg, model, loss_fn, progress=progress, desc=f"distill k={cfg.k}")
+    return _fit(
+        cfg,
+        model,
+        loss_fn,
+        progress=progress,
+        desc=f"distill k={cfg.k}",
+        purpose=f"train/distill@{pairs.digest}",
+    )
 
 
 def _make_coupling(cfg, ensemble: TeacherEnsemble, model_dir: str, progress: bool) -> dict:
@@ -223,14 +251,25 @@ def run_bezier(cfg: BezierConfig, *, progress: bool = True) -> nn.Module:
         t = bezier_time(cfg.batch_size, cfg.objective, g, k=cfg.k, sampling=cfg.time_sampling)[part]
         return bezier_objective(model, points, t.to(device), cfg.objective, k=cfg.k, loss=cfg.loss)
 
-    return _fit(cfg, model, loss_fn, progress=progress, desc=f"bezier n={coupling.degree} {cfg.objective}")
+    return _fit(
+        cfg,
+        model,
+        loss_fn,
+        progress=progress,
+        desc=f"bezier n={coupling.degree} {cfg.objective}",
+        purpose=f"train/bezier@{coupling.digest}",
+    )
 
 
 def _sources(cfg, model_dir: str) -> dict:
+    """Source, data and reference of a model's evaluation: the flags, else its provenance."""
     found = provenance(model_dir)
     source = cfg.source or found.get("source", "gaussian")
-    data = getattr(cfg, "data", None) or found.get("data")
-    return {"source": source, "data": data}
+    data = getattr(cfg, "data", None)
+    reference = getattr(cfg, "reference", None)
+    if data is None:
+        data, reference = found.get("data"), reference or found.get("reference")
+    return {"source": source, "data": data, "reference": reference, "teacher": found.get("teacher")}
 
 
 def _prepare_out_file(path: Path, overwrite: bool, suffix: str) -> Path:
@@ -254,12 +293,13 @@ def run_sample(cfg: SampleConfig) -> dict:
     )
     _check_shape(model, (source.dim,), f"source {source.name!r}")
     out = _prepare_out_file(Path(cfg.out), cfg.overwrite, ".npy")
-    x0 = source.sample(cfg.n, make_generator(cfg.seed, 0)).to(cfg.device)
+    x0 = source_draw(source, cfg.n, cfg.seed).to(cfg.device)
     start = time.perf_counter()
     result = solve(model, x0, cfg.solver_spec())
     info = {
         **to_dict(cfg),
         "source": source.name,
+        "n": x0.shape[0],
         "nfe": result.nfe,
         "seconds": round(time.perf_counter() - start, 4),
     }
@@ -286,57 +326,79 @@ def _image_figure(shape, source, x0, panels: dict, path: Path) -> None:
 
 
 def run_evaluate(cfg: EvaluateConfig) -> dict:
-    """Score a model's samples (W2, energy, straightness, NFE, time) beside the noise floor."""
+    """Score a model's samples beside the noise floor, on held-out source draws and reference.
+
+    For a model trained on a coupling (k-RF, distilled and Bezier students) the report adds
+    its distillation error: the mean squared distance to its teacher's dopri5 solution from
+    the same source draws, beside the teacher's own solver error (its floor).
+    """
     model = from_pretrained(cfg.model, device=cfg.device)
     names = _sources(cfg, cfg.model)
     if names["data"] is None:
         raise BadInput(f"--data is required: {cfg.model} records no training data")
-    target = get_distribution(names["data"], data_dir=cfg.data_dir)
+    target = get_distribution(names["data"], data_dir=cfg.data_dir, reference=names["reference"])
     source = get_distribution(names["source"], dim=target.dim, data_dir=cfg.data_dir)
-    features = feature_metric(target, cfg.inception_weights)
+    features = feature_metrics(target, cfg.inception_weights)
     _check_shape(model, (target.dim,), f"dataset {target.name!r}")
     out = _prepare_out_file(Path(cfg.out), cfg.overwrite, ".json") if cfg.out else None
-    x0 = source_draw(source, cfg.n, cfg.seed).to(cfg.device)
+    data = eval_data(source, target, cfg.n, cfg.seed)
+    teacher, floor = None, None
+    if names["teacher"] is not None:
+        teacher_model = from_pretrained(names["teacher"], device=cfg.device)
+        _check_shape(teacher_model, (target.dim,), f"dataset {target.name!r}")
+        x0 = data.x0.to(cfg.device)
+        teacher = solve(teacher_model, x0, DOPRI).x.cpu()
+        floor = solver_error(teacher_model, x0, teacher)
     scores, samples = evaluate(
         model,
-        x0,
-        reference(target, cfg.n, cfg.seed),
+        data,
         cfg.solver_spec(),
         features=features,
-        test=target.test,
+        image=target.image_shape is not None,
         translation=source.image_shape is not None,
+        teacher=teacher,
         seed=cfg.seed,
+        device=cfg.device,
     )
     report = {
         **to_dict(cfg),
         "source": source.name,
         "data": target.name,
+        "teacher": names["teacher"],
         "scores": scores.as_dict(),
-        "noise_floor": noise_floor(target, cfg.n, cfg.seed, features),
-        "feature_metric": features.name if features else None,
+        "noise_floor": noise_floor(data, features, seed=cfg.seed) | {"distill_error": floor},
+        "feature_metrics": {net: m.name for net, m in features.items()},
     }
     if out is not None:
         atomic_write_json(out, report)
         if target.image_shape is not None:
             title = f"{cfg.solver_spec().describe()} (NFE {scores.nfe})"
-            _image_figure(target.image_shape, source, x0, {title: samples}, out.with_suffix(".png"))
+            _image_figure(target.image_shape, source, data.x0, {title: samples}, out.with_suffix(".png"))
     return report
 
 
 # Epochs of the shipped classifiers (each reaches its accuracy in a few CPU minutes at most).
-CLASSIFIER_EPOCHS = {"digits": 30, "mnist": 20, "fashion": 10}
+# Training epochs of the feature classifiers, by (dataset, net); each trains in a few CPU minutes.
+CLASSIFIER_EPOCHS = {
+    ("digits", "a"): 30,
+    ("mnist", "a"): 20,
+    ("fashion", "a"): 10,
+    ("digits", "b"): 30,
+    ("mnist", "b"): 20,
+    ("fashion", "b"): 8,
+}
 
 
 def run_classifier(cfg: ClassifierConfig, *, progress: bool = True) -> dict:
-    """Train the feature-FID classifier of a built-in dataset; write it as safetensors."""
+    """Train a feature classifier (net a or b) of a built-in dataset; write it as safetensors."""
     from .data.images import load_images
     from .features import save_classifier, train_classifier, weights_path
 
-    path = weights_path(cfg.dataset, cfg.out)
+    path = weights_path(cfg.dataset, cfg.out, cfg.net)
     if path.exists() and not cfg.overwrite:
         raise BadInput(f"{path} already exists; pass --overwrite to replace it")
     data = load_images(cfg.dataset, cfg.data_dir)
-    epochs = cfg.epochs or CLASSIFIER_EPOCHS[cfg.dataset]
+    epochs = cfg.epochs or CLASSIFIER_EPOCHS[(cfg.dataset, cfg.net)]
     start = time.perf_counter()
     model, acc = train_classifier(
         data.train,
@@ -345,10 +407,12 @@ def run_classifier(cfg: ClassifierConfig, *, progress: bool = True) -> dict:
         data.test_labels,
         epochs=epochs,
         seed=cfg.seed,
+        net=cfg.net,
         progress=progress,
     )
     info = {
         "dataset": cfg.dataset,
+        "net": cfg.net,
         "accuracy": round(acc, 4),
         "epochs": epochs,
         "seed": cfg.seed,

@@ -1,9 +1,9 @@
 """The one training loop every recipe uses.
 
-A recipe supplies ``loss_fn(model, generator) -> scalar``, which draws its own
-batch from the per-step generator. Because that generator is derived from
-``(seed, step)``, a run resumed from a checkpoint draws exactly the batches the
-uninterrupted run drew, and reaches the same weights.
+A recipe supplies ``loss_fn(model, generator, part) -> scalar``, which draws its
+own batch from the per-step generator. Because that generator is the stream
+named for the stage, keyed by ``(seed, step)``, a run resumed from a checkpoint
+draws exactly the batches the uninterrupted run drew, and reaches the same weights.
 
 Adam with linear warm-up, gradient clipping, an EMA copy (used for sampling),
 atomic checkpoints every ``checkpoint_every`` steps, a progress bar with loss
@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from . import distributed
 from .errors import BadInput
 from .models import save_pretrained
-from .seeding import make_generator
+from .seeding import stream
 from .storage import atomic_write_bytes, atomic_write_json
 
 CHECKPOINT = "checkpoint.pt"
@@ -148,12 +148,15 @@ def train(
     device: str = "cpu",
     progress: bool = True,
     desc: str = "train",
+    purpose: str = "train",
 ) -> nn.Module:
     """Train ``model`` in place and return its EMA copy (saved to ``out_dir/model``).
 
     ``loss_fn(model, generator, part)`` draws the global batch from ``generator``
-    (all its randomness) and returns the loss of the rows ``part`` (the whole
-    batch in one process; this rank's slice under torchrun). With
+    (all its randomness; the stream ``purpose`` keyed by the seed and the step) and
+    returns the loss of the rows ``part`` (the whole batch in one process; this
+    rank's slice under torchrun). Recipes name the purpose after the stage and its
+    coupling (``train/distill@<digest>``), so no two stages draw the same batches. With
     ``resume=True`` the state in ``out_dir/checkpoint.pt`` is restored and
     training continues from the step after it.
     """
@@ -201,7 +204,7 @@ def train(
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(settings, step)
             # Batches are drawn on the CPU, so a run draws the same numbers on every device.
-            generator = make_generator(settings.seed, step)
+            generator = stream(purpose, settings.seed, step)
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
                 loss = loss_fn(net, generator, distributed.local_part(settings.batch_size)).float()
             global_loss = distributed.mean_across_ranks(loss)

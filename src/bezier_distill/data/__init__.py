@@ -26,6 +26,7 @@ from bezier_distill.data.images import IMAGE_DATASETS, is_image_spec, load_image
 from bezier_distill.data.points import POINT_EXTENSIONS, load_points
 from bezier_distill.data.toy2d import GENERATORS
 from bezier_distill.errors import BadInput
+from bezier_distill.seeding import stream
 
 __all__ = [
     "DATASETS",
@@ -57,10 +58,12 @@ class Distribution:
         dim: dimension ``D`` of one sample.
         sampler: ``fn(n, generator) -> Tensor (n, dim)`` float32; prefer :meth:`sample`,
             which validates its arguments.
-        points: for a point-file or image distribution, the whole ``(N, dim)`` float32 point
-            set (sampled uniformly with replacement); ``None`` for built-ins.
+        points: for a point-file or image distribution, the training part ``(N, dim)`` float32
+            (sampled uniformly with replacement); ``None`` for built-ins.
         image_shape: ``(C, H, W)`` for an image dataset, else ``None``.
-        test: an image dataset's held-out split ``(M, dim)`` (reference statistics of its FID).
+        heldout: the held-out part ``(M, dim)`` of a point file or image dataset, which only
+            evaluation sees (the reference of every score, e.g. an image dataset's test split);
+            ``None`` for built-in generators, whose evaluation draws come from their own streams.
         classifier: the built-in dataset whose shipped classifier gives its feature FID.
     """
 
@@ -69,8 +72,12 @@ class Distribution:
     sampler: Callable[[int, torch.Generator], Tensor] = field(repr=False, compare=False)
     points: Tensor | None = field(default=None, repr=False, compare=False)
     image_shape: tuple[int, int, int] | None = None
-    test: Tensor | None = field(default=None, repr=False, compare=False)
+    heldout: Tensor | None = field(default=None, repr=False, compare=False)
     classifier: str | None = None
+
+    @property
+    def test(self) -> Tensor | None:  # the name image code uses for the held-out split
+        return self.heldout
 
     def sample(self, n: int, generator: torch.Generator) -> Tensor:
         """Draw ``n`` samples; returns ``(n, dim)`` float32.
@@ -85,9 +92,10 @@ class Distribution:
         return self.sampler(n, generator)
 
     @classmethod
-    def from_points(cls, points: Tensor, name: str) -> Distribution:
-        """Empirical distribution of a ``(N, D)`` point set: rows drawn uniformly with
-        replacement via ``torch.randint(N, (n,), generator=generator)``."""
+    def from_points(cls, points: Tensor, name: str, *, heldout: Tensor | None = None) -> Distribution:
+        """Empirical distribution of a ``(N, D)`` training point set: rows drawn uniformly with
+        replacement via ``torch.randint(N, (n,), generator=generator)``; ``heldout`` ``(M, D)``
+        is kept apart for evaluation."""
         if points.ndim != 2 or points.shape[0] < 1 or points.shape[1] < 1:
             raise BadInput(f"point set '{name}' must have shape (N, D), got {tuple(points.shape)}")
         pts = points.to(dtype=torch.float32, device="cpu").contiguous()
@@ -97,11 +105,42 @@ class Distribution:
             idx = torch.randint(0, num, (n,), generator=generator)
             return pts[idx]
 
-        return cls(name=name, dim=int(pts.shape[1]), sampler=_sample, points=pts)
+        if heldout is not None:
+            heldout = heldout.to(dtype=torch.float32, device="cpu").contiguous()
+            if heldout.ndim != 2 or heldout.shape[1] != pts.shape[1] or heldout.shape[0] < 2:
+                raise BadInput(
+                    f"held-out points of '{name}' must have shape (M >= 2, {pts.shape[1]}), "
+                    f"got {tuple(heldout.shape)}"
+                )
+        return cls(name=name, dim=int(pts.shape[1]), sampler=_sample, points=pts, heldout=heldout)
+
+
+HELDOUT_FRACTION = 5  # one row in five of a point file is held out
+
+
+def split_heldout(points: Tensor, name: str) -> tuple[Tensor, Tensor]:
+    """Split a user's point set once, deterministically, into training rows and held-out rows.
+
+    A fixed permutation (the ``held-out split`` stream, independent of any user seed) sends
+    every fifth row to the held-out part, so the split is the same in every command.
+    """
+    if points.shape[0] < 2 * HELDOUT_FRACTION:
+        raise BadInput(
+            f"point file '{name}' has {points.shape[0]} rows: at least {2 * HELDOUT_FRACTION} are needed "
+            "to hold out a fifth for evaluation (or pass --reference FILE)"
+        )
+    order = torch.randperm(points.shape[0], generator=stream("held-out split", 0))
+    held = torch.zeros(points.shape[0], dtype=torch.bool)
+    held[order[HELDOUT_FRACTION - 1 :: HELDOUT_FRACTION]] = True
+    return points[~held], points[held]
 
 
 def get_distribution(
-    spec: str | os.PathLike[str], *, dim: int | None = None, data_dir: str | None = None
+    spec: str | os.PathLike[str],
+    *,
+    dim: int | None = None,
+    data_dir: str | None = None,
+    reference: str | None = None,
 ) -> Distribution:
     """Resolve a dataset spec to a :class:`Distribution`.
 
@@ -113,9 +152,15 @@ def get_distribution(
     folder or an image ``.npy``, with ``:size=``/``:class=`` options) are read by
     :func:`~bezier_distill.data.images.load_images`, Fashion-MNIST from ``data_dir``.
 
+    Held-out data: an image dataset holds out its test split; a point file holds out a fixed
+    fifth of its rows (:func:`split_heldout`), unless ``reference`` names a point file of
+    held-out data, in which case all of ``spec`` is training data.
+
     Raises:
         BadInput: unknown name (the message lists the choices) or a bad point file.
     """
+    if reference is not None and not (isinstance(spec, str | os.PathLike) and _is_point_file(spec)):
+        raise BadInput(f"--reference is for point files, but the data {spec!r} is not one")
     if spec == "gaussian" and dim is not None and dim != 2:
         d = check_num_samples(dim)
         return Distribution(name=spec, dim=d, sampler=lambda n, g: torch.randn(n, d, generator=g))
@@ -127,14 +172,26 @@ def get_distribution(
     if is_image_spec(text):
         images = load_images(text, data_dir)
         return dataclasses.replace(
-            Distribution.from_points(images.train.flatten(1), name=text),
+            Distribution.from_points(images.train.flatten(1), name=text, heldout=images.test.flatten(1)),
             image_shape=images.shape,
-            test=images.test.flatten(1),
             classifier=images.classifier,
         )
-    if text.lower().endswith(POINT_EXTENSIONS) or Path(text).is_file():
-        return Distribution.from_points(load_points(text), name=text)
+    if _is_point_file(text):
+        points = load_points(text)
+        if reference is not None:
+            return Distribution.from_points(points, name=text, heldout=load_points(reference))
+        train, heldout = split_heldout(points, text)
+        return Distribution.from_points(train, name=text, heldout=heldout)
     raise BadInput(
         f"unknown dataset '{text}': choose one of {', '.join(DATASETS + list(IMAGE_DATASETS))}, "
         "an image folder, or a .npy/.csv point file"
+    )
+
+
+def _is_point_file(spec: str | os.PathLike[str]) -> bool:
+    text = os.fspath(spec)
+    return (
+        text not in GENERATORS
+        and not is_image_spec(text)
+        and (text.lower().endswith(POINT_EXTENSIONS) or Path(text).is_file())
     )

@@ -4,9 +4,13 @@ The model takes and returns flat ``(B, C*H*W)`` tensors (or ``(B, C, H, W)``), s
 objectives and solvers treat images as any other vector data.
 
 Levels: one per entry of ``channels``; each holds ``blocks`` residual blocks (GroupNorm,
-SiLU, 3x3 convolutions, the time embedding added in between) and all but the last end in a
-stride-2 convolution. The decoder mirrors it with skip connections and nearest-neighbour
-upsampling to the skip's size (so odd sizes such as 7 x 7 work).
+SiLU, 3x3 convolutions) and all but the last end in a stride-2 convolution. The time
+embedding conditions each block by a scale and shift applied *after* its second group norm
+(``h = norm(h) * (1 + scale(t)) + shift(t)``, as in the improved-DDPM / ADM UNets), so no
+normalisation can remove it, whatever the width and group count: a per-channel constant added
+before a group norm with one channel per group would be subtracted out with the group mean.
+The decoder mirrors the encoder with skip connections and nearest-neighbour upsampling to the
+skip's size (so odd sizes such as 7 x 7 work).
 """
 
 from __future__ import annotations
@@ -25,17 +29,20 @@ def _groups(ch: int) -> int:
 
 
 class ResBlock(nn.Module):
+    """Residual block whose second group norm is modulated by the time: scale and shift per channel."""
+
     def __init__(self, cin: int, cout: int, tdim: int) -> None:
         super().__init__()
         self.norm1, self.conv1 = nn.GroupNorm(_groups(cin), cin), nn.Conv2d(cin, cout, 3, padding=1)
-        self.time = nn.Linear(tdim, cout)
+        self.time = nn.Linear(tdim, 2 * cout)
         self.norm2, self.conv2 = nn.GroupNorm(_groups(cout), cout), nn.Conv2d(cout, cout, 3, padding=1)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
     def forward(self, x: Tensor, temb: Tensor) -> Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
-        h = h + self.time(temb)[:, :, None, None]
-        h = self.conv2(F.silu(self.norm2(h)))
+        scale, shift = self.time(temb)[:, :, None, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1 + scale) + shift
+        h = self.conv2(F.silu(h))
         return h + self.skip(x)
 
 

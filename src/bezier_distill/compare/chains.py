@@ -1,0 +1,295 @@
+"""Running the chains of a comparison: train every method of one (dataset, seed), then score it.
+
+For each dataset and seed one chain of ordinary recipe runs lives under
+``out/runs/<dataset>/seed<k>/``:
+
+* teachers: a 1-RF, a second 1-RF (its own seed, derived from the chain's), 2-RF and 3-RF
+  by reflow;
+* k-RF + distill for k = 1 .. rectifications: a one-step (grid {0}) and a two-step (grid
+  {0, 1/2}) student on the k-RF's own pairs;
+* Bezier Distillation for every degree, teacher set and objective of the configuration.
+
+Every model is then sampled by each of its :class:`Sampler` s from the same held-out source
+draws and scored against the same reference (:func:`bezier_distill.evaluation.eval_data`);
+each student also gets its distillation error against its teacher's dopri5 solution from the
+same draws, and each teacher its solver error (the floor of that error).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import BezierConfig, CompareConfig, DistillConfig, GuideConfig, ReflowConfig, TrainConfig
+from ..data import get_distribution
+from ..evaluation import DOPRI, eval_data, evaluate, feature_metrics, noise_floor, solver_error
+from ..models import from_pretrained
+from ..recipes import run_bezier, run_distill, run_guide, run_reflow, run_train
+from ..seeding import stream_seed
+from ..solvers import SolverSpec
+from ..training import run_seconds
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """How a model is sampled for a row: its budget label (``"1"``, ``"2"``, ``"ODE"``) and solver."""
+
+    budget: str
+    spec: SolverSpec
+
+
+ONE_STEP = Sampler(budget="1", spec=SolverSpec("euler", 1))
+TWO_STEPS = Sampler(budget="2", spec=SolverSpec("euler", 2))
+ODE = Sampler(budget="ODE", spec=DOPRI)
+
+
+@dataclass(frozen=True)
+class Model:
+    """One trained model of a chain, how it is sampled, and what it cost."""
+
+    method: str
+    family: str  # "k-RF", "k-RF + distill", "Bezier"
+    folder: Path
+    rectifications: int  # reflows behind its coupling (1-RF teachers only -> 1)
+    teacher: str | None  # the method whose ODE solution it distils (its gap is measured to it)
+    seconds: float  # training + coupling generation seconds, everything upstream included
+    teacher_nfe: float  # teacher NFE per sample spent on couplings upstream
+    stages: int  # training runs upstream, its own included (each: --steps x --batch-size samples)
+    samplers: tuple[Sampler, ...] = (ONE_STEP, TWO_STEPS)
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TeacherSet:
+    """The teachers of a Bezier coupling: folders (by stage name), guides and what they cost."""
+
+    label: str
+    folders: tuple[str, ...]
+    guides: str
+    upstream: tuple[str, ...]  # the teacher stages whose cost the coupling inherits
+    rectifications: int
+    end: str  # the method whose ODE end is P_n
+
+
+TEACHER_SETS = {
+    "1-RF": TeacherSet("1-RF", ("rf1",), "state:0", ("1-RF",), 1, "1-RF"),
+    "1-RF x2": TeacherSet("1-RF x2", ("rf1", "rf1b"), "state:0+1", ("1-RF", "1-RF b"), 1, "1-RF"),
+    "1-RF+2-RF": TeacherSet("1-RF+2-RF", ("rf2", "rf1"), "state:0+1", ("2-RF",), 2, "2-RF"),
+}
+
+
+def bezier_method(degree: int, teachers: str, objective: str) -> str:
+    """The method name of a Bezier student in rows, reports and configurations."""
+    return f"Bezier n={degree} [{teachers}] {objective}"
+
+
+def second_teacher_seed(seed: int) -> int:
+    """The seed of the second 1-RF teacher of chain ``seed``: from its own stream, so it is not
+    the seed of another chain's first teacher."""
+    return stream_seed("teacher b", seed) % (1 << 31)
+
+
+def build_chain(
+    cfg: CompareConfig, sizes: dict, dataset: str, seed: int, root: Path, resume: bool
+) -> list[Model]:
+    """Train every model of one (dataset, seed) chain under ``root``; return them with their costs."""
+    train_opts = {"seed": seed, "device": cfg.device, "resume": resume, "overwrite": False}
+    train_opts |= {"steps": sizes["steps"], "batch_size": sizes["batch_size"]}
+    arch = {
+        "hidden": sizes["hidden"],
+        "layers": sizes["layers"],
+        "channels": cfg.channels,
+        "blocks": cfg.blocks,
+    }
+    arch |= {"source": cfg.source, "data_dir": cfg.data_dir}
+    coupling_opts = {
+        "seed": seed,
+        "device": cfg.device,
+        "data_dir": cfg.data_dir,
+        "resume": resume,
+        "n_pairs": sizes["n_pairs"],
+        "shard_size": max(1, sizes["n_pairs"] // 2),
+    }
+    solver = cfg.teacher_solver_spec()
+    pair_solver = {
+        "solver": solver.method,
+        "solver_steps": solver.steps,
+        "rtol": solver.rtol,
+        "atol": solver.atol,
+    }
+
+    def folder(name: str) -> str:
+        return str(root / name)
+
+    def model(method: str, family: str, name: str, **costs) -> Model:
+        return Model(method=method, family=family, folder=root / name, **costs)
+
+    models: list[Model] = []
+    run_train(TrainConfig(out=folder("rf1"), data=dataset, **arch, **train_opts), progress=False)
+    cost = {"1-RF": run_seconds(folder("rf1"))}
+    tnfe = {"1-RF": 0.0, "1-RF b": 0.0}
+    stages = {"1-RF": 1, "1-RF b": 1, "2-RF": 2, "3-RF": 3}
+    if "1-RF x2" in cfg.teacher_set_list():
+        opts = train_opts | {"seed": second_teacher_seed(seed)}
+        run_train(TrainConfig(out=folder("rf1b"), data=dataset, **arch, **opts), progress=False)
+        cost["1-RF b"] = run_seconds(folder("rf1b"))
+    teacher_samplers = (ONE_STEP, TWO_STEPS, ODE)
+    models.append(
+        model(
+            "1-RF",
+            "k-RF",
+            "rf1",
+            rectifications=1,
+            teacher=None,
+            seconds=cost["1-RF"],
+            teacher_nfe=0.0,
+            stages=1,
+            samplers=teacher_samplers,
+        )
+    )
+    last = cfg.rectifications
+    for k in range(1, last + 1):
+        pairs = run_reflow(
+            ReflowConfig(out=folder(f"pairs{k}"), model=folder(f"rf{k}"), **pair_solver, **coupling_opts),
+            progress=False,
+        )
+        up, up_nfe = cost[f"{k}-RF"] + pairs["seconds"], tnfe[f"{k}-RF"] + pairs["mean_nfe"]
+        if k < last:
+            run_train(
+                TrainConfig(out=folder(f"rf{k + 1}"), pairs=folder(f"pairs{k}"), **train_opts), progress=False
+            )
+            cost[f"{k + 1}-RF"] = up + run_seconds(folder(f"rf{k + 1}"))
+            tnfe[f"{k + 1}-RF"] = up_nfe
+            models.append(
+                model(
+                    f"{k + 1}-RF",
+                    "k-RF",
+                    f"rf{k + 1}",
+                    rectifications=k + 1,
+                    teacher=None,
+                    seconds=cost[f"{k + 1}-RF"],
+                    teacher_nfe=up_nfe,
+                    stages=k + 1,
+                    samplers=teacher_samplers,
+                )
+            )
+        for grid, sampler in ((1, ONE_STEP), (2, TWO_STEPS)):
+            name = f"d{k}-k{grid}"
+            run_distill(
+                DistillConfig(out=folder(name), pairs=folder(f"pairs{k}"), k=grid, **train_opts),
+                progress=False,
+            )
+            models.append(
+                model(
+                    f"{k}-RF + distill",
+                    "k-RF + distill",
+                    name,
+                    rectifications=k,
+                    teacher=f"{k}-RF",
+                    seconds=up + run_seconds(folder(name)),
+                    teacher_nfe=up_nfe,
+                    stages=k + 1,
+                    samplers=(sampler,),
+                )
+            )
+
+    for degree in cfg.degree_list():
+        for label in cfg.teacher_set_list():
+            ts = TEACHER_SETS[label]
+            gname = f"guided-n{degree}-{label.replace(' ', '').replace('+', '_')}"
+            coupling = run_guide(
+                GuideConfig(
+                    out=folder(gname),
+                    teachers=",".join(folder(f) for f in ts.folders),
+                    teacher_solvers=cfg.teacher_solver,
+                    degree=degree,
+                    guides=ts.guides,
+                    guide_as="through",
+                    **coupling_opts,
+                ),
+                progress=False,
+            )
+            up = sum(cost[u] for u in ts.upstream) + coupling["seconds"]
+            up_nfe = sum(tnfe[u] for u in ts.upstream) + coupling["mean_nfe"]
+            for objective in cfg.objective_list():
+                name = f"{gname}-{objective}"
+                run_bezier(
+                    BezierConfig(
+                        out=folder(name), coupling=folder(gname), objective=objective, k=2, **train_opts
+                    ),
+                    progress=False,
+                )
+                models.append(
+                    model(
+                        bezier_method(degree, label, objective),
+                        "Bezier",
+                        name,
+                        rectifications=ts.rectifications,
+                        teacher=ts.end,
+                        seconds=up + run_seconds(folder(name)),
+                        teacher_nfe=up_nfe,
+                        stages=sum(stages[u] for u in ts.upstream) + 1,
+                        extra={"degree": degree, "teachers": label, "objective": objective},
+                    )
+                )
+    return models
+
+
+def evaluate_chain(models: list[Model], dataset: str, seed: int, n_eval: int, cfg: CompareConfig) -> dict:
+    """Score every model of a chain at each of its samplers.
+
+    Returns ``{"rows": [...], "floor": {...}, "samples": {(method, budget): samples}}``: one row per
+    model and sampler (the headline ``quality`` is the feature FID of network a for image data,
+    else the W2), the noise floor of this seed, and samples for the figures.
+    """
+    target = get_distribution(dataset, data_dir=cfg.data_dir)
+    source = get_distribution(cfg.source, dim=target.dim, data_dir=cfg.data_dir)
+    features = feature_metrics(target)
+    data = eval_data(source, target, n_eval, seed)
+    image, translation = target.image_shape is not None, source.image_shape is not None
+    floor = noise_floor(data, features, seed=seed)
+    rows, samples, teacher_ode, solver_errors = [], {}, {}, {}
+    # Teachers first (their ODE samples are what the students' distillation error is measured to).
+    order = sorted(models, key=lambda m: ODE not in m.samplers)
+    for m in order:
+        net = from_pretrained(m.folder, device=cfg.device)
+        for sampler in sorted(m.samplers, key=lambda s: s.budget != "ODE"):
+            ode = teacher_ode.get(m.teacher) if sampler is not ODE else None
+            scores, xs = evaluate(
+                net,
+                data,
+                sampler.spec,
+                with_straightness=sampler is ODE,
+                features=features,
+                image=image,
+                translation=translation,
+                teacher=ode,
+                seed=seed,
+                device=cfg.device,
+            )
+            if sampler is ODE:
+                teacher_ode[m.method] = xs
+                solver_errors[m.method] = solver_error(net, data.x0.to(cfg.device), xs)
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "seed": seed,
+                    "method": m.method,
+                    "family": m.family,
+                    "solver": sampler.spec.describe(),
+                    "nfe_budget": sampler.budget,
+                    "rectifications": m.rectifications,
+                    "teacher": m.teacher or "",
+                    "quality": scores.fid if image else scores.w2,
+                    # every score but the wall seconds, so a rescored chain gives identical rows
+                    **{k: v for k, v in scores.as_dict().items() if k != "sample_seconds"},
+                    "solver_error": solver_errors.get(m.method) if sampler is ODE else None,
+                    "distill_floor": solver_errors.get(m.teacher) if ode is not None else None,
+                    "compute_seconds": round(m.seconds, 2),
+                    "teacher_nfe_per_sample": m.teacher_nfe,
+                    "training_stages": m.stages,
+                    **m.extra,
+                }
+            )
+            samples[(m.method, sampler.budget)] = xs[:32] if image else xs
+    return {"rows": rows, "floor": floor, "samples": samples, "reference": data.reference, "x0": data.x0}

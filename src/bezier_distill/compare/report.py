@@ -1,0 +1,370 @@
+"""Writing a comparison's report: tables, claims decided by the statistics, plots.
+
+The claims are decided on *paired* differences over seeds (every method of a seed is scored on
+the same held-out source draws against the same reference), with t-based 95 % intervals, Holm's
+correction across the datasets of a claim and four verdicts (:mod:`.stats`). The recipes that
+decide each claim are named in the configuration before the run; the best of all variants is
+reported separately and labelled exploratory. For images a verdict stands only where the two
+feature spaces agree; otherwise it reads "metric-dependent".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import CompareConfig, flag_name
+from ..plotting import dot_plot, image_panels, interval_panels, line_panels, scatter_panels, xy_panels
+from .stats import PairedDifference, Summary, holm, paired_difference, summary, verdicts
+
+BUDGETS = ("ODE", "1", "2")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A score that decides claims: its label in the report and its key in the rows."""
+
+    label: str
+    key: str
+
+
+W2 = Metric("W2", "w2")
+FID_A, FID_B = Metric("feature FID (a)", "fid"), Metric("feature FID (b)", "fid_b")
+
+
+def decision_metrics(images: bool) -> tuple[Metric, ...]:
+    """The metrics a claim must agree on: both feature FIDs for images, else the W2."""
+    return (FID_A, FID_B) if images else (W2,)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim: a candidate against a baseline at one NFE budget over every dataset.
+
+    ``candidate``/``baseline`` are method names; an exploratory claim picks, per dataset, the
+    best Bezier variant and the best k-RF + distill student instead (``None``).
+    """
+
+    title: str
+    budget: str
+    candidate: str | None
+    baseline: str | None
+    exploratory: bool = False
+
+
+def claims_of(cfg: CompareConfig) -> list[Claim]:
+    """The claims of METHOD.md, with the recipes the configuration names before the run."""
+    return [
+        Claim(
+            "Claim 1: Bezier Distillation beats rectified-flow distillation with fewer RF iterations "
+            "(a Bezier student from 1-RF teachers against 2-RF + distill, one step)",
+            "1",
+            cfg.primary_one_step,
+            "2-RF + distill",
+        ),
+        Claim(
+            "Claim 2 at 1 NFE: Bezier Distillation gives better one-step samples than k-RF distillation",
+            "1",
+            cfg.primary_one_step,
+            cfg.baseline_one_step,
+        ),
+        Claim(
+            "Claim 2 at 2 NFE: Bezier Distillation gives better two-step samples than k-RF distillation",
+            "2",
+            cfg.primary_two_step,
+            cfg.baseline_two_step,
+        ),
+        Claim(
+            "Exploratory, 1 NFE: best Bezier variant against the best k-RF + distill", "1", None, None, True
+        ),
+        Claim(
+            "Exploratory, 2 NFE: best Bezier variant against the best k-RF + distill", "2", None, None, True
+        ),
+    ]
+
+
+def aggregate(rows: list[dict], metric: str = "quality") -> dict[tuple[str, str, str], Summary]:
+    """``(dataset, method, budget) -> Summary`` of ``metric`` over seeds."""
+    groups: dict[tuple, list[float]] = defaultdict(list)
+    for r in rows:
+        if r.get(metric) is not None:
+            groups[(r["dataset"], r["method"], r["nfe_budget"])].append(r[metric])
+    return {k: summary(v) for k, v in groups.items()}
+
+
+def paired(rows: list[dict], dataset: str, a: str, b: str, budget: str, metric: str, margin: float | None):
+    """Per-seed differences ``a - b`` of ``metric`` on ``dataset`` at ``budget`` (common seeds)."""
+    by = {
+        (r["method"], r["seed"]): r[metric]
+        for r in rows
+        if r["dataset"] == dataset and r["nfe_budget"] == budget and r.get(metric) is not None
+    }
+    seeds = sorted({s for m, s in by if m == a} & {s for m, s in by if m == b})
+    return paired_difference([by[(a, s)] for s in seeds], [by[(b, s)] for s in seeds], margin=margin)
+
+
+def _best(q: dict, dataset: str, budget: str, prefix: str) -> str:
+    cands = [
+        (s.mean, m) for (d, m, b), s in q.items() if d == dataset and b == budget and m.startswith(prefix)
+    ]
+    return min(cands)[1]
+
+
+def _best_distilled(q: dict, dataset: str, budget: str) -> str:
+    cands = [
+        (s.mean, m) for (d, m, b), s in q.items() if d == dataset and b == budget and m.endswith("+ distill")
+    ]
+    return min(cands)[1]
+
+
+def decide(
+    claim: Claim,
+    rows: list[dict],
+    datasets: list[str],
+    metrics: tuple[Metric, ...],
+    margins: dict,
+    alpha=0.05,
+) -> list[dict]:
+    """Per dataset: the methods compared, per metric the paired difference, its Holm-adjusted
+    p-value and verdict, and the verdict that stands (``metric-dependent`` when metrics differ)."""
+    q = aggregate(rows, metrics[0].key)
+    pairs = {}
+    for d in datasets:
+        a = claim.candidate or _best(q, d, claim.budget, "Bezier")
+        b = claim.baseline or _best_distilled(q, d, claim.budget)
+        pairs[d] = (a, b)
+    results = {d: {"dataset": d, "candidate": a, "baseline": b, "metrics": {}} for d, (a, b) in pairs.items()}
+    for metric in metrics:
+        diffs = [
+            paired(rows, d, *pairs[d], claim.budget, metric.key, margins[(d, metric.key)]) for d in datasets
+        ]
+        adjusted = holm([x.p for x in diffs])
+        for d, diff, p_holm, v in zip(datasets, diffs, adjusted, verdicts(diffs, alpha=alpha)):
+            results[d]["metrics"][metric.label] = {
+                "diff": diff,
+                "p_holm": p_holm,
+                "margin": margins[(d, metric.key)],
+                "verdict": v,
+            }
+    for r in results.values():
+        found = {m["verdict"] for m in r["metrics"].values()}
+        r["verdict"] = found.pop() if len(found) == 1 else "metric-dependent"
+    return list(results.values())
+
+
+def _describe_diff(diff: PairedDifference, p_holm: float) -> str:
+    return (
+        f"{diff.mean:+.4g} [{diff.low:+.4g}, {diff.high:+.4g}], Holm p = {p_holm:.3g}"
+        if diff.n > 1
+        else f"{diff.mean:+.4g} (one seed)"
+    )
+
+
+def claim_paragraph(claim: Claim, results: list[dict], q: dict, secs: dict) -> str:
+    """The markdown of one claim: a line per dataset and the tally of verdicts."""
+    head = f"**{claim.title}.**"
+    if claim.exploratory:
+        head += " *Exploratory: the best of many variants on each dataset, chosen after the run.*"
+    lines, tally = [head, ""], defaultdict(int)
+    for r in results:
+        d, a, b = r["dataset"], r["candidate"], r["baseline"]
+        tally[r["verdict"]] += 1
+        parts = [
+            f"{label} {_describe_diff(m['diff'], m['p_holm'])}, margin ±{m['margin']:.3g}: {m['verdict']}"
+            for label, m in r["metrics"].items()
+        ]
+        qa, qb = q.get((d, a, claim.budget)), q.get((d, b, claim.budget))
+        lines.append(
+            f"- {d}: {a} {qa} ({secs.get((d, a), 0):.0f} s) vs {b} {qb} ({secs.get((d, b), 0):.0f} s); "
+            f"paired difference (candidate - baseline, 95 % interval) {'; '.join(parts)} "
+            f"-> **{r['verdict']}**"
+        )
+    lines.append(f"\nOutcome: {dict(tally)}.")
+    return "\n".join(lines)
+
+
+def ranking(
+    rows: list[dict], datasets: list[str], budget: str, family: str = "Bezier"
+) -> list[tuple[str, float]]:
+    """Methods of ``family`` by mean rank of their mean quality across datasets at ``budget``."""
+    q = aggregate(rows)
+    ranks: dict[str, list[int]] = defaultdict(list)
+    for d in datasets:
+        found = sorted(
+            (s.mean, m) for (dd, m, b), s in q.items() if dd == d and b == budget and m.startswith(family)
+        )
+        for r, (_, m) in enumerate(found, start=1):
+            ranks[m].append(r)
+    return sorted(((m, sum(r) / len(r)) for m, r in ranks.items()), key=lambda kv: kv[1])
+
+
+def _columns(images: bool, translation: bool) -> list[tuple[str, str]]:
+    """(header, row key) of the score columns of a dataset table."""
+    if not images:
+        return [("W2", "w2"), ("energy", "energy")]
+    cols = [("FID (a)", "fid"), ("FID (b)", "fid_b"), ("KID (a)", "kid"), ("precision (a)", "precision")]
+    cols += [("recall (a)", "recall"), ("out of range", "out_of_range"), ("W2 (pixels)", "w2")]
+    return cols + ([("faithfulness", "faithfulness")] if translation else [])
+
+
+def table(rows: list[dict], dataset: str, floors: dict, images: bool, translation: bool) -> str:
+    """The markdown table of one dataset: every method and budget, and the noise floor."""
+    rows = [r for r in rows if r["dataset"] == dataset]
+    cols = [(h, aggregate(rows, key)) for h, key in _columns(images, translation)]
+    quality, seconds = aggregate(rows), aggregate(rows, "compute_seconds")
+    distill, solver = aggregate(rows, "distill_error"), aggregate(rows, "solver_error")
+    tnfe, stages, straight = (
+        aggregate(rows, k) for k in ("teacher_nfe_per_sample", "training_stages", "straightness")
+    )
+    teacher_q = {m: s for (d, m, b), s in quality.items() if b == "ODE"}
+    teacher_of = {r["method"]: r["teacher"] for r in rows}
+    nfe_of = {(r["method"], r["nfe_budget"]): r["nfe"] for r in rows}
+    head = " | ".join(h for h, _ in cols)
+    lines = [
+        f"| method | NFE | {head} | gap to teacher | distill error (floor) | straightness | compute s "
+        "| training stages | teacher NFE / sample |",
+        "|---|---|" + "---|" * len(cols) + "---|---|---|---|---|---|",
+    ]
+    keys = sorted(quality, key=lambda k: (BUDGETS.index(k[2]), quality[k].mean))
+    for key in keys:
+        _, m, b = key
+        t = teacher_of.get(m) or (m if b != "ODE" else "")
+        gap = f"{quality[key].mean - teacher_q[t].mean:+.3f}" if t in teacher_q and b != "ODE" else "-"
+        if key in distill:
+            floor = solver.get((dataset, teacher_of[m], "ODE"))
+            dist = f"{distill[key].mean:.3g} ({floor.mean:.1g})" if floor else f"{distill[key].mean:.3g}"
+        elif key in solver:
+            dist = f"solver error {solver[key].mean:.1g}"
+        else:
+            dist = "-"
+        scores = " | ".join(str(stat[key]) if key in stat else "-" for _, stat in cols)
+        st = f"{straight[key].mean:.3f}" if key in straight else "-"
+        lines.append(
+            f"| {m} | {nfe_of[(m, b)]} | {scores} | {gap} | {dist} | {st} "
+            f"| {seconds[key].mean:.1f} | {stages[key].mean:.0f} | {tnfe[key].mean:.0f} |"
+        )
+    floor_cols = " | ".join(
+        str(floors[key]) if key in floors else "-" for _, key in _columns(images, translation)
+    )
+    lines.append(f"| noise floor (data vs data) | - | {floor_cols} | - | - | - | - | - | - |")
+    return "\n".join(lines)
+
+
+def plots(
+    rows, datasets, floors, out: Path, samples: dict, label: str, shapes: dict, decided: list
+) -> list[str]:
+    """The report's PNG figures; returns their file names."""
+    q = aggregate(rows)
+    files = []
+    panels = {}
+    for d in datasets:
+        methods = sorted(
+            {m for (dd, m, b) in q if dd == d and b in ("1", "2")},
+            key=lambda m: q.get((d, m, "1"), q.get((d, m, "2"))).mean,
+        )
+        panels[d] = {
+            "labels": methods,
+            "series": {
+                f"NFE {n}": [
+                    (q[(d, m, n)].mean, q[(d, m, n)].sd) if (d, m, n) in q else None for m in methods
+                ]
+                for n in ("1", "2")
+            },
+            "floor": floors[d]["quality"].mean,
+        }
+    dot_plot(panels, out / "quality_vs_nfe.png", xlabel=f"{label} (lower is better; dashed: noise floor)")
+    files.append("quality_vs_nfe.png")
+    lines = {}
+    for d in datasets:
+        series = {
+            "k-RF, 1 Euler step": [
+                (k, q[(d, f"{k}-RF", "1")]) for k in (1, 2, 3) if (d, f"{k}-RF", "1") in q
+            ],
+        }
+        for n in ("1", "2"):
+            series[f"k-RF + distill, NFE {n}"] = [
+                (k, q[(d, f"{k}-RF + distill", n)]) for k in (1, 2, 3) if (d, f"{k}-RF + distill", n) in q
+            ]
+        for n in ("1", "2"):
+            pts = []
+            for rect in (1, 2):
+                allowed = {
+                    r["method"] for r in rows if r["rectifications"] == rect and r["family"] == "Bezier"
+                }
+                cands = [(s.mean, s) for (dd, m, b), s in q.items() if dd == d and b == n and m in allowed]
+                if cands:
+                    pts.append((rect, min(cands, key=lambda c: c[0])[1]))
+            series[f"best Bezier, NFE {n}"] = pts
+        lines[d] = {
+            "series": {k: [(x, s.mean, s.sd) for x, s in v] for k, v in series.items() if v},
+            "floor": floors[d]["quality"].mean,
+        }
+    line_panels(
+        lines,
+        out / "quality_vs_rectifications.png",
+        xlabel="rectifications behind the coupling",
+        ylabel=label,
+    )
+    files.append("quality_vs_rectifications.png")
+    compute = aggregate(rows, "compute_seconds")
+    xy = {}
+    for d in datasets:
+        groups = defaultdict(list)
+        for (dd, m, b), s in q.items():
+            if dd == d and b == "1":
+                fam = "Bezier" if m.startswith("Bezier") else ("k-RF + distill" if "distill" in m else "k-RF")
+                groups[fam].append((compute[(dd, m, b)].mean, s.mean, m))
+        xy[d] = {"groups": dict(groups), "floor": floors[d]["quality"].mean}
+    xy_panels(
+        xy,
+        out / "quality_vs_compute.png",
+        xlabel="compute to obtain the model (s)",
+        ylabel=f"{label} at NFE 1",
+    )
+    files.append("quality_vs_compute.png")
+    intervals = {}
+    for claim, results in decided:
+        items = []
+        for r in results:
+            for metric_label, m in r["metrics"].items():
+                diff = m["diff"]
+                if diff.n > 1:
+                    name = r["dataset"] + (f" ({metric_label})" if len(r["metrics"]) > 1 else "")
+                    items.append((name, diff.mean, diff.low, diff.high, m["verdict"]))
+        if items:
+            intervals[
+                claim.title.split(":")[0] + ("" if not claim.exploratory else f", {claim.budget} NFE")
+            ] = items
+    interval_panels(
+        intervals, out / "claims.png", xlabel="paired difference, candidate - baseline (95 % interval)"
+    )
+    files.append("claims.png")
+    for d, s in samples.items():
+        name = f"samples_{slug(d)}.png"
+        ref, inputs = s.pop("reference"), s.pop("input")
+        panel = {f"{m}\nNFE {n}": x for (m, n), x in s.items()}
+        if shapes[d] is None:
+            scatter_panels(panel, out / name, reference=ref, cols=6)
+        else:
+            first = {"input (source)": inputs} if inputs is not None else {"data": ref}
+            image_panels(first | panel, shapes[d], out / name, n=16, cols=6)
+        files.append(name)
+    return files
+
+
+def command(cfg: CompareConfig) -> str:
+    """The command line that reproduces ``cfg`` (every flag that differs from its default)."""
+    parts = ["bezier-distill compare"]
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name in ("resume", "overwrite") or value == f.default:
+            continue
+        parts.append(flag_name(f.name) if value is True else f"{flag_name(f.name)} {shlex.quote(str(value))}")
+    return " ".join(parts)
+
+
+def slug(dataset: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in dataset)
