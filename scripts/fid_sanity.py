@@ -17,7 +17,7 @@ from bezier_distill.data import get_distribution
 from bezier_distill.data.images import resize
 from bezier_distill.evaluation import feature_metric
 from bezier_distill.features import load_classifier, weights_path
-from bezier_distill.seeding import make_generator
+from bezier_distill.seeding import stream
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
         target = get_distribution(name)
         metric = feature_metric(target)
         acc = float(load_classifier(weights_path(name))[1]["accuracy"])
-        g = make_generator(args.seed, 7)
+        g = stream("fid sanity draws", args.seed)
         train = target.sample(args.n, g)
         c, h, w = target.image_shape
         images = train.reshape(-1, c, h, w)

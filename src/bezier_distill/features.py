@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from .data.images import resize
 from .errors import BadInput
-from .seeding import make_generator, seeded
+from .seeding import seeded, stream
 from .storage import atomic_write_bytes
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -104,10 +104,10 @@ def train_classifier(
     """Train a :class:`Classifier` on ``(N, C, H, W)`` images; return it and its test accuracy."""
     c, h, _ = train.shape[1:]
     classes = int(labels.max()) + 1
-    with seeded(seed, 0):
+    with seeded("classifier init", seed):
         model = Classifier(c, h, classes)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    g = make_generator(seed, 1)
+    g = stream("classifier batches", seed)
     steps = epochs * -(-len(train) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
     bar = tqdm(total=steps, desc="classifier", disable=not progress)
@@ -203,7 +203,7 @@ class FeatureMetric:
             kid = KernelInceptionDistance(feature=ident, subsets=50, subset_size=subset)
         kid.update(real, real=True)
         kid.update(fake, real=False)
-        with seeded(seed, 0x4B1D):  # KID draws its subsets from the global RNG
+        with seeded("KID subsets", seed):  # KID draws its subsets from the global RNG
             kid_mean, kid_sd = kid.compute()
         return FeatureScores(float(fid.compute()), float(kid_mean), float(kid_sd))
 
