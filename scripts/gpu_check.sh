@@ -63,15 +63,18 @@ echo "total $SECONDS (the target is under 600 on one H100)" | tee -a "$OUT/timin
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
 names = {"rf1": "1-RF", "rf2": "2-RF", "d2": "2-RF + distill", "bez": "Bezier n=2 [1-RF] end"}
-print(f"\n{'model':<24}{'solver':<10}{'NFE':>6}{'feature FID':>13}{'KID':>9}{'W2':>9}{'sample s':>10}")
+print(f"\n{'model':<24}{'solver':<10}{'NFE':>6}{'FID (a)':>9}{'FID (b)':>9}{'KID':>9}{'W2':>9}"
+      f"{'distill err':>12}{'sample s':>10}")
 floor = None
+fmt = lambda v, spec: format(v, spec) if v is not None else "-".rjust(int(spec.split(".")[0]))  # noqa: E731
 for f in map(pathlib.Path, sys.argv[2:]):
     r = json.loads(f.read_text())
     s, floor = r["scores"], r["noise_floor"]
     m = f.stem.split("_")[1]
-    print(f"{names[m]:<24}{r['solver']:<10}{s['nfe']:>6}{s['fid']:>13.3f}{s['kid']:>9.4f}{s['w2']:>9.3f}"
-          f"{s['sample_seconds']:>10.2f}")
-print(f"{'noise floor (train vs test)':<40}{floor['fid']:>13.3f}{floor['kid']:>9.4f}")
+    print(f"{names[m]:<24}{r['solver']:<10}{s['nfe']:>6}{fmt(s['fid'], '9.3f')}{fmt(s['fid_b'], '9.3f')}"
+          f"{s['kid']:>9.4f}{s['w2']:>9.3f}{fmt(s['distill_error'], '12.3g')}{s['sample_seconds']:>10.2f}")
+print(f"{'noise floor (train vs test)':<40}{fmt(floor['fid'], '9.3f')}{fmt(floor.get('fid_b'), '9.3f')}"
+      f"{floor['kid']:>9.4f}")
 print("\nseconds per stage:")
 print(pathlib.Path(out, "timings.txt").read_text())
 EOF

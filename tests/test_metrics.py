@@ -12,7 +12,7 @@ import torch
 import bezier_distill.metrics as metrics_mod
 from bezier_distill.data import get_distribution
 from bezier_distill.errors import BadInput
-from bezier_distill.metrics import energy_distance, gaussian_frechet, mmd_rbf, w2
+from bezier_distill.metrics import energy_distance, gaussian_frechet, mmd_rbf, precision_recall, w2
 
 
 def gen(seed: int) -> torch.Generator:
@@ -212,3 +212,118 @@ def test_gaussian_frechet_singular_covariance_no_warning() -> None:
     y = randn(12, 50, 33)
     value = gaussian_frechet(x, y)
     assert math.isfinite(value) and value > 0
+
+
+# ---------------------------------------------------------------- precision_recall
+
+
+def _precision_recall_reference(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, float]:
+    """Brute force in float64 numpy, straight from the definition."""
+
+    def radii(a: np.ndarray) -> np.ndarray:
+        d = np.linalg.norm(a[:, None] - a[None], axis=-1)
+        np.fill_diagonal(d, np.inf)
+        return np.sort(d, axis=1)[:, k - 1]
+
+    fake_to_real = np.linalg.norm(fake[:, None] - real[None], axis=-1)  # (M, N)
+    real_to_fake = fake_to_real.T
+    precision = (fake_to_real <= radii(real)[None, :]).any(1).mean()
+    recall = (real_to_fake <= radii(fake)[None, :]).any(1).mean()
+    return float(precision), float(recall)
+
+
+@pytest.mark.parametrize("features", [2, 64])  # exact differences / matrix products
+def test_precision_recall_of_identical_sets_is_one(features: int) -> None:
+    x = randn(400, features, 40)
+    assert precision_recall(x, x) == (1.0, 1.0)
+    assert precision_recall(x, x.clone(), k=1) == (1.0, 1.0)
+
+
+@pytest.mark.parametrize("features", [2, 64])
+def test_precision_recall_of_far_apart_clusters_is_zero(features: int) -> None:
+    x = randn(300, features, 41)
+    y = randn(200, features, 42) + 100.0
+    assert precision_recall(x, y) == (0.0, 0.0)
+    assert precision_recall(y, x) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("features", [8, 64])
+def test_a_collapsed_fake_set_keeps_precision_but_loses_recall(features: int) -> None:
+    real = randn(1000, features, 43)
+    fake = real[:5].repeat(40, 1)  # 200 points on 5 real points (k-NN radius 0 among copies)
+    precision, recall = precision_recall(real, fake)
+    assert precision == 1.0
+    assert recall <= 5 / 1000
+    # a slightly blurred collapse: still precise, still covering almost nothing
+    blurred = fake + 1e-3 * randn(200, features, 44)
+    precision, recall = precision_recall(real, blurred)
+    assert precision == 1.0 and recall < 0.02
+
+
+def test_precision_recall_one_dimensional_by_hand() -> None:
+    # k = 1. real 0, 1, 3: radii 1, 1, 2 -> balls [-1, 1], [0, 2], [1, 5]
+    # fake 0.5, 1.5, 6, 7: radii 1, 1, 1, 1 -> balls [-0.5, 1.5], [0.5, 2.5], [5, 7], [6, 8]
+    # precision: 0.5 and 1.5 lie in a real ball, 6 and 7 do not -> 2/4
+    # recall: 0 and 1 lie in a fake ball, 3 does not -> 2/3
+    real = torch.tensor([[0.0], [1.0], [3.0]])
+    fake = torch.tensor([[0.5], [1.5], [6.0], [7.0]])
+    precision, recall = precision_recall(real, fake, k=1)
+    assert precision == pytest.approx(0.5) and recall == pytest.approx(2 / 3)
+    # 1-D vectors work too (a trailing feature of size 1)
+    assert precision_recall(real.flatten(), fake.flatten(), k=1) == (precision, recall)
+    # k = 2: real radii 3, 2, 3 -> balls [-3, 3], [-1, 3], [0, 6]: every fake point but 7 is in one
+    # fake radii 5.5, 4.5, 4.5, 5.5 -> balls [-5, 6], [-3, 6], [1.5, 10.5], [1.5, 12.5]: all real
+    assert precision_recall(real, fake, k=2) == (0.75, 1.0)
+
+
+def test_precision_recall_balls_are_closed() -> None:
+    # k = 1: real 0, 2 have radius 2; fake 4 lies exactly on the ball of 2, fake 10 far outside
+    real = torch.tensor([[0.0], [2.0]])
+    assert precision_recall(real, torch.tensor([[4.0], [10.0]]), k=1) == (0.5, 1.0)
+    assert precision_recall(real, torch.tensor([[4.5], [10.0]]), k=1) == (0.0, 1.0)
+    # and the same for recall: fake 0, 1 have radius 1; real 2 lies on the ball of 1, real -5
+    # on none (the real radii are 7, so both fake points are precise)
+    fake = torch.tensor([[0.0], [1.0]])
+    assert precision_recall(torch.tensor([[2.0], [-5.0]]), fake, k=1) == (1.0, 0.5)
+
+
+def test_precision_recall_matches_brute_force_in_small_chunks(monkeypatch) -> None:
+    real = randn(230, 3, 45).numpy()
+    fake = (randn(170, 3, 46) * 1.5 + 0.3).numpy()
+    expected = _precision_recall_reference(real, fake, 3)
+    assert 0.1 < expected[0] < 0.95 and 0.1 < expected[1] < 1.0  # a non-trivial case
+    assert precision_recall(real, fake) == pytest.approx(expected, abs=1e-12)
+    monkeypatch.setattr(metrics_mod, "_CHUNK_ELEMS", 7)  # several rows per chunk, and one
+    assert precision_recall(real, fake) == pytest.approx(expected, abs=1e-12)
+    monkeypatch.setattr(metrics_mod, "_CHUNK_ELEMS", 1)
+    assert precision_recall(real, fake, k=5) == pytest.approx(
+        _precision_recall_reference(real, fake, 5), abs=1e-12
+    )
+
+
+def test_precision_recall_in_many_features_matches_brute_force() -> None:
+    # 128 features: float32 distances through matrix products, as for classifier features
+    real = (randn(300, 128, 47) + 3.0).numpy()
+    fake = (randn(250, 128, 48) * 1.1 + 3.05).numpy()
+    expected = _precision_recall_reference(real, fake, 3)
+    assert precision_recall(real, fake) == pytest.approx(expected, abs=1 / 250 + 1e-12)
+
+
+@pytest.mark.parametrize(
+    ("real", "fake", "k", "match"),
+    [
+        (torch.zeros(5, 2), torch.zeros(5, 2), 0, "k must be a positive integer"),
+        (torch.zeros(5, 2), torch.zeros(5, 2), True, "k must be a positive integer"),
+        (torch.zeros(5, 2), torch.zeros(5, 2), 1.5, "k must be a positive integer"),
+        (torch.zeros(5, 2), torch.zeros(5, 3), 1, "different feature sizes"),
+        (torch.zeros(3, 2), torch.zeros(5, 2), 3, "real needs more than k = 3 points, got 3"),
+        (torch.zeros(5, 2), torch.zeros(2, 2), 3, "fake needs more than k = 3 points, got 2"),
+        (torch.zeros(0, 2), torch.zeros(5, 2), 1, "real needs more than"),
+        (torch.tensor([[0.0, math.nan], [1.0, 1.0]]), torch.zeros(5, 2), 1, "real contains NaN or Inf"),
+        (torch.zeros(5, 2), torch.full((5, 2), math.inf), 1, "fake contains NaN or Inf"),
+        (torch.tensor(1.0), torch.zeros(5, 1), 1, "real must have shape"),
+    ],
+)
+def test_precision_recall_bad_inputs(real, fake, k, match) -> None:
+    with pytest.raises(BadInput, match=match):
+        precision_recall(real, fake, k=k)

@@ -8,6 +8,7 @@ array-likes); trailing dimensions are flattened, so ``x`` becomes ``(N, F)`` wit
 * :func:`energy_distance`: energy distance, unbiased within-set terms.
 * :func:`mmd_rbf`: unbiased squared MMD with a sum of fixed-bandwidth RBF kernels.
 * :func:`gaussian_frechet`: Frechet distance between fitted Gaussians (FID formula).
+* :func:`precision_recall`: improved precision and recall of feature sets (k-NN balls).
 
 The noise floor (a metric between two independent draws of the data) is computed
 by :func:`bezier_distill.evaluation.noise_floor`.
@@ -28,7 +29,7 @@ from torch import Tensor
 
 from bezier_distill.errors import BadInput
 
-__all__ = ["energy_distance", "gaussian_frechet", "mmd_rbf", "w2"]
+__all__ = ["energy_distance", "gaussian_frechet", "mmd_rbf", "precision_recall", "w2"]
 
 # Elements per chunk of a pairwise-distance block (float64): 2**20 * 8 B = 8 MiB. Small
 # blocks keep the memory flat (10k x 10k points need a few tens of MiB beyond the inputs)
@@ -259,3 +260,76 @@ def gaussian_frechet(x: Any, y: Any) -> float:
     diff = mu_x - mu_y
     value = float(diff @ diff) + float(np.trace(s_x) + np.trace(s_y)) - 2.0 * tr_cross
     return max(value, 0.0)
+
+
+def _kth_neighbour_distance(a: Tensor, k: int) -> Tensor:
+    """Distance of each row of ``a`` to its k-th nearest *other* row, in row chunks of ``a``."""
+    n = a.shape[0]
+    rows = max(1, _CHUNK_ELEMS // n)
+    out = torch.empty(n, dtype=a.dtype)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        block = _cdist(a[start:stop], a)
+        own = torch.arange(start, stop)
+        block[own - start, own] = math.inf  # a point is not its own neighbour (duplicates are)
+        out[start:stop] = block.topk(k, dim=1, largest=False).values[:, -1]
+    return out
+
+
+def _inside_any_ball(points: Tensor, centres: Tensor, radii: Tensor) -> Tensor:
+    """Whether each row of ``points`` lies in at least one closed ball ``|p - c_i| <= r_i``."""
+    rows = max(1, _CHUNK_ELEMS // centres.shape[0])
+    return torch.cat([(_cdist(chunk, centres) <= radii).any(1) for chunk in points.split(rows)])
+
+
+def precision_recall(real: Any, fake: Any, *, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) between feature sets.
+
+    Each point gets a ball whose radius is the distance to its ``k``-th nearest neighbour
+    within its own set (itself excluded; an exact duplicate counts as a neighbour at distance
+    0). Precision is the fraction of ``fake`` points inside at least one real point's ball
+    (how much of the generated set is realistic); recall is the fraction of ``real`` points
+    inside at least one fake point's ball (how much of the data the generated set covers).
+    Both lie in [0, 1]; a mode-collapsed set keeps a high precision but loses recall. They
+    depend on the set sizes (radii shrink as a set grows), so compare values only between
+    sets of the same sizes; the paper uses ``k = 3`` and equal sizes.
+
+    Distances are computed in float32 (not float64, unlike the other metrics here) after
+    centring both sets on the real mean, in row chunks of at most ``_CHUNK_ELEMS`` entries
+    (10,000 x 10,000 points need a few MiB beyond the inputs): exact coordinate differences
+    up to 16 features, matrix products above that, whose round-off (about 1e-7 of the squared
+    norms) can only move a point that lies within ~1e-3 of a ball's radius across its
+    boundary. That is far below the spread of k-NN radii of real feature sets.
+
+    Args:
+        real: ``(N, *D)`` reference features, ``N > k``; trailing dims are flattened.
+        fake: ``(M, *D)`` generated features, ``M > k``.
+        k: the neighbour that sets each radius, a positive integer.
+
+    Returns:
+        ``(precision, recall)`` as Python floats.
+
+    Raises:
+        BadInput: a bad ``k``, mismatched feature sizes, ``k`` or fewer points in a set, or
+            non-finite values.
+    """
+    if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
+        raise BadInput(f"k must be a positive integer, got {k!r}")
+    k = int(k)
+    rf, ff = _flat64(real, "real"), _flat64(fake, "fake")
+    if rf.shape[1] != ff.shape[1]:
+        raise BadInput(
+            f"real and fake have different feature sizes after flattening: {rf.shape[1]} vs {ff.shape[1]}"
+        )
+    for name, t in (("real", rf), ("fake", ff)):
+        if t.shape[0] <= k:
+            raise BadInput(f"{name} needs more than k = {k} points, got {t.shape[0]}")
+        if not bool(torch.isfinite(t).all()):
+            raise BadInput(f"{name} contains NaN or Inf")
+    centre = rf.mean(0)
+    rf, ff = (rf - centre).float(), (ff - centre).float()
+    real_radii = _kth_neighbour_distance(rf, k)
+    fake_radii = _kth_neighbour_distance(ff, k)
+    precision = _inside_any_ball(ff, rf, real_radii).double().mean()
+    recall = _inside_any_ball(rf, ff, fake_radii).double().mean()
+    return float(precision), float(recall)

@@ -21,6 +21,7 @@ stage or coupling, e.g. ``train/k-RF@<digest>``):
 ``classifier init``       weight initialisation of a feature classifier
 ``classifier batches``    its training batches and augmentation
 ``KID subsets``           the subsets of the kernel inception distance
+``fid sanity draws``      the image sets of ``scripts/fid_sanity.py``
 ========================  ====================================================
 """
 
