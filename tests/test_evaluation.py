@@ -165,7 +165,7 @@ def test_no_training_batch_holds_the_reference_or_an_evaluation_input(tmp_path, 
         batch_x0 = set().union(*(rows(b[0]) for b in seen))
         batch_x1 = set().union(*(rows(b[1]) for b in seen))
         data = eval_data(get_distribution("gaussian"), get_distribution("moons"), 500, seed)
-        assert len(seen) == 40
+        assert len(seen) >= 40  # every step (and the fit check of step 1's batch)
         assert not rows(data.reference) & batch_x1 and not rows(data.twin) & batch_x1
         assert not rows(data.x0) & batch_x0
 

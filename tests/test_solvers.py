@@ -95,3 +95,18 @@ def test_trajectory_shapes():
 def test_bad_solver_spec(kwargs, match):
     with pytest.raises(BadInput, match=match):
         SolverSpec(**kwargs)
+
+
+def test_tolerances_floating_point_cannot_meet_are_refused_up_front():
+    with pytest.raises(BadInput, match="at least 1e-12"):
+        SolverSpec("dopri5", rtol=1e-30, atol=1e-30)
+
+
+class _NaNField(torch.nn.Module):
+    def forward(self, x, t):
+        return x * float("nan")
+
+
+def test_an_underflowing_dopri5_is_one_line_naming_the_tolerances():
+    with pytest.raises(BadInput, match="dopri5 cannot meet rtol=1e-05, atol=1e-05 .* underflowed"):
+        solve(_NaNField(), X0, SolverSpec("dopri5"))

@@ -82,6 +82,25 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path):
     assert (tmp_path / "n" / CHECKPOINT).read_bytes() == before
 
 
+def test_nan_weights_behind_a_finite_loss_are_not_checkpointed(tmp_path):
+    """A finite loss with a NaN gradient at a checkpoint step: the weights turn NaN, the loss did not."""
+
+    def poisoned(model, g, part):
+        poisoned.calls += 1
+        loss = loss_fn(model, g, part)
+        if poisoned.calls == 20:
+            return loss + torch.sqrt(0 * next(model.parameters()).sum())  # value + 0, gradient NaN
+        return loss
+
+    poisoned.calls = 0
+    with pytest.raises(TrainingDiverged, match="NaN or Inf by step 20 .*checkpoint: step 10 is kept"):
+        train(fresh(), poisoned, settings(30), tmp_path / "p", progress=False)
+    state = torch.load(tmp_path / "p" / CHECKPOINT, weights_only=True)
+    assert state["step"] == 10
+    assert all(torch.isfinite(v).all() for part in ("model", "ema") for v in state[part].values())
+    assert not (tmp_path / "p" / "model").exists()
+
+
 def test_corrupt_checkpoint_is_reported(tmp_path):
     train(fresh(), loss_fn, settings(10), tmp_path / "c", progress=False)
     (tmp_path / "c" / CHECKPOINT).write_bytes(b"\x00" * 100)

@@ -13,7 +13,7 @@ import sys
 import typing
 from collections.abc import Callable
 
-from . import __version__, distributed
+from . import __version__, distributed, storage
 from .compare import run_compare
 from .config import (
     BezierConfig,
@@ -41,6 +41,7 @@ from .recipes import (
     run_sample,
     run_train,
 )
+from .resources import explain
 
 EXIT_BAD_INPUT = 2
 
@@ -125,6 +126,21 @@ COMMANDS: dict[str, tuple[type, Callable, Callable | None]] = {
 # Commands that may run under torchrun (one process per rank).
 DISTRIBUTED = ("train", "distill", "bezier", "reflow", "guide")
 
+# What to lower when a command runs out of memory.
+_MODEL = "--batch-size or the model (--hidden, --layers, --channels) or the image size="
+LOWER = {
+    "train": _MODEL,
+    "distill": "--batch-size",
+    "bezier": "--batch-size",
+    "reflow": "--shard-size",
+    "guide": "--shard-size",
+    "sample": "--n",
+    "evaluate": "--n",
+    "demo": "--batch-size or --n-pairs",
+    "compare": "--batch-size, --n-pairs or the model (--hidden, --channels)",
+    "classifier": "the image size=",
+}
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> typing.NoReturn:
@@ -189,6 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     except BadInput as e:
         print(f"bezier-distill {args.command}: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except (OSError, RuntimeError, MemoryError) as e:  # a full disk, too little memory...
+        message = explain(
+            e, lower=LOWER[args.command], resumable=args.command in DISTRIBUTED + ("demo", "compare")
+        )
+        if message is None:
+            raise  # a bug: keep the traceback
+        print(f"bezier-distill {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(
             f"bezier-distill {args.command}: interrupted; rerun with --resume to continue",
@@ -196,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 130
     finally:
+        storage.release_locks()
         distributed.shutdown()
     return 0
 

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import tomllib
+import torch
 
 from .errors import BadInput
 from .interpolants import PATHS
 from .objectives import BEZIER_OBJECTIVES, LOSSES, TIME_SAMPLINGS
 from .solvers import SOLVERS, SolverSpec
+from .storage import check_fields, read_json
 from .teachers import parse_solvers
 from .training import PRECISIONS, TrainSettings
 
@@ -47,9 +49,37 @@ def _check_choice(cfg: Any, name: str, choices: tuple[str, ...]) -> None:
         raise BadInput(f"unknown {name.replace('_', ' ')} {value!r}: choose one of {', '.join(choices)}")
 
 
+def check_device(device: str) -> None:
+    """``cpu``, ``cuda`` or ``cuda:N``, and a CUDA device only where one exists."""
+    m = re.fullmatch(r"cpu|cuda(?::(\d+))?", device) if isinstance(device, str) else None
+    if m is None:
+        raise BadInput(f"--device must be cpu, cuda or cuda:N, got {device!r}")
+    if device == "cpu":
+        return
+    if not torch.cuda.is_available():
+        raise BadInput(f"--device {device}: no CUDA GPU is available here; use --device cpu")
+    count = torch.cuda.device_count()
+    if m[1] is not None and int(m[1]) >= count:
+        raise BadInput(
+            f"--device {device}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+        )
+
+
 def _check_device(cfg: Any) -> None:
-    if not (cfg.device in ("cpu", "cuda") or cfg.device.startswith("cuda:")):
-        raise BadInput(f"--device must be cpu, cuda or cuda:N, got {cfg.device!r}")
+    """The checks every command's flags share: --device, --seed and a non-empty --out."""
+    check_device(cfg.device)
+    if isinstance(cfg.seed, bool) or not isinstance(cfg.seed, int) or cfg.seed < 0:
+        raise BadInput(f"--seed must be a non-negative integer, got {cfg.seed!r}")
+    if cfg.out is not None and not str(cfg.out).strip():
+        raise BadInput("--out is empty: name the output (an unset shell variable?)")
+
+
+def _refuse_ignored(cfg: Any, names: tuple[str, ...], why: str, fix: str = "leave it out") -> None:
+    """Refuse flags that ``cfg``'s mode would ignore (any of ``names`` set away from its default)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
+    for name in names:
+        if getattr(cfg, name) != defaults[name]:
+            raise BadInput(f"{flag_name(name)} is ignored {why}: {fix}")
 
 
 def parse_widths(text: str) -> list[int]:
@@ -128,6 +158,13 @@ class Solver:
     def solver_spec(self) -> SolverSpec:
         return SolverSpec(self.solver, self.solver_steps, self.rtol, self.atol)
 
+    def _check_solver(self) -> None:
+        spec = self.solver_spec()
+        if spec.method == "dopri5":
+            _refuse_ignored(self, ("solver_steps",), "by dopri5 (adaptive: set --rtol and --atol)")
+        else:
+            _refuse_ignored(self, ("rtol", "atol"), f"by {spec.method} (fixed-step: set --solver-steps)")
+
 
 @dataclass(frozen=True)
 class TrainConfig(Optim, RunFlags, Common):
@@ -139,7 +176,12 @@ class TrainConfig(Optim, RunFlags, Common):
     )
     source: str = opt("gaussian", "source dataset (pi0): gaussian, or any dataset (translation)")
     pairs: str | None = opt(None, "pair folder from `reflow`: train k-RF on it instead")
-    init: str | None = opt(None, "model folder to start from; default: the pairs' teacher, or scratch")
+    init: str | None = opt(
+        None, "model folder to start from, or 'scratch'; default: the pairs' teacher, or scratch"
+    )
+    allow_changed_teacher: bool = opt(
+        False, "use the coupling although its teacher's weights differ from the SHA-256 it recorded"
+    )
     path: str = opt("straight", f"interpolant: {', '.join(PATHS)} (cosine: a diffusion-style teacher)")
     arch: str = opt("auto", "model: mlp, unet, or auto (unet for image data, mlp otherwise)")
     hidden: int = opt(256, "MLP width")
@@ -154,6 +196,22 @@ class TrainConfig(Optim, RunFlags, Common):
         _check_choice(self, "path", tuple(PATHS))
         _check_choice(self, "arch", ("auto", "mlp", "unet"))
         self.widths()
+        if self.pairs:
+            _refuse_ignored(self, ("data", "source"), "with --pairs (the pair folder fixes source and data)")
+        if self.init or not self.pairs:
+            _refuse_ignored(self, ("allow_changed_teacher",), "unless the run starts from the pairs' teacher")
+        if not self.fresh_model():
+            start = f"--init {self.init}" if self.init else "the pairs' teacher"
+            _refuse_ignored(
+                self,
+                ("arch", "hidden", "layers", "channels", "blocks"),
+                f"when training starts from a model ({start})",
+                "leave it out, or pass --init scratch for a fresh model",
+            )
+
+    def fresh_model(self) -> bool:
+        """Whether the run builds a fresh model (else it fine-tunes --init or the pairs' teacher)."""
+        return self.init == "scratch" or not (self.init or self.pairs)
 
     def widths(self) -> list[int]:
         return parse_widths(self.channels)
@@ -166,6 +224,9 @@ class DistillConfig(Optim, RunFlags, Common):
     pairs: str | None = opt(None, "pair folder from `reflow` (required)")
     init: str | None = opt(None, "model folder to start from; default: the pairs' teacher")
     k: int = opt(1, "number of student steps (t drawn from {0, 1/k, ...})")
+    allow_changed_teacher: bool = opt(
+        False, "use the coupling although its teacher's weights differ from the SHA-256 it recorded"
+    )
 
     def __post_init__(self) -> None:
         _check_device(self)
@@ -173,6 +234,8 @@ class DistillConfig(Optim, RunFlags, Common):
         _check_positive_int(self, "k")
         if not self.pairs:
             raise BadInput("--pairs is required: a pair folder made by `bezier-distill reflow`")
+        if self.init:
+            _refuse_ignored(self, ("allow_changed_teacher",), "with --init (the pairs' teacher is not used)")
 
 
 @dataclass(frozen=True)
@@ -187,7 +250,7 @@ class ReflowConfig(Solver, RunFlags, Common):
     def __post_init__(self) -> None:
         _check_device(self)
         _check_positive_int(self, "n_pairs", "shard_size")
-        self.solver_spec()
+        self._check_solver()
         if not self.model:
             raise BadInput("--model is required: the teacher's model folder")
 
@@ -225,6 +288,9 @@ class BezierConfig(Optim, RunFlags, Common):
 
     coupling: str | None = opt(None, "guided coupling folder from `guide` (required)")
     init: str | None = opt(None, "model folder to start from; default: the end teacher")
+    allow_changed_teacher: bool = opt(
+        False, "use the coupling although its teacher's weights differ from the SHA-256 it recorded"
+    )
     objective: str = opt("end", f"objective: {', '.join(BEZIER_OBJECTIVES)}")
     k: int = opt(2, "grid steps of the chord objective (and of --time-sampling grid)")
     time_sampling: str = opt("uniform", f"training times of end/tangent: {', '.join(TIME_SAMPLINGS)}")
@@ -237,6 +303,8 @@ class BezierConfig(Optim, RunFlags, Common):
         _check_choice(self, "time_sampling", TIME_SAMPLINGS)
         if not self.coupling:
             raise BadInput("--coupling is required: a folder made by `bezier-distill guide`")
+        if self.init:
+            _refuse_ignored(self, ("allow_changed_teacher",), "with --init (the end teacher is not used)")
 
 
 @dataclass(frozen=True)
@@ -251,7 +319,7 @@ class SampleConfig(Solver, Overwrite, Common):
     def __post_init__(self) -> None:
         _check_device(self)
         _check_positive_int(self, "n")
-        self.solver_spec()
+        self._check_solver()
         if not self.model:
             raise BadInput("--model is required: a model folder")
 
@@ -275,9 +343,11 @@ class EvaluateConfig(Solver, Overwrite, Common):
     def __post_init__(self) -> None:
         _check_device(self)
         _check_positive_int(self, "n")
-        self.solver_spec()
+        self._check_solver()
         if not self.model:
             raise BadInput("--model is required: a model folder")
+        if not self.out:
+            _refuse_ignored(self, ("overwrite",), "without --out (nothing is written)")
 
 
 @dataclass(frozen=True)
@@ -361,9 +431,11 @@ class CompareConfig(RunFlags, Common):
             raise BadInput(f"--degrees must be comma-separated integers >= 2, got {self.degrees!r}")
         parse_widths(self.channels)
         try:
-            [int(x) for x in self.seeds.split(",")]
+            seeds = [int(x) for x in self.seeds.split(",")]
         except ValueError:
-            raise BadInput(f"--seeds must be comma-separated integers, got {self.seeds!r}") from None
+            seeds = [-1]
+        if min(seeds) < 0:
+            raise BadInput(f"--seeds must be comma-separated integers >= 0, got {self.seeds!r}")
         self.teacher_solver_spec()
         if not (isinstance(self.margin, float | int) and 0 < self.margin < math.inf):
             raise BadInput(f"--margin must be a positive number, got {self.margin!r}")
@@ -430,6 +502,7 @@ class ClassifierConfig(Overwrite, Common):
     epochs: int = opt(0, "training epochs; 0 picks the default of the dataset and net")
 
     def __post_init__(self) -> None:
+        _check_device(self)
         _check_choice(self, "dataset", ("digits", "mnist", "fashion"))
         _check_choice(self, "net", ("a", "b"))
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
@@ -483,3 +556,42 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     d.pop("resume", None)
     d.pop("overwrite", None)
     return d
+
+
+CONFIGS = (
+    TrainConfig,
+    DistillConfig,
+    ReflowConfig,
+    GuideConfig,
+    BezierConfig,
+    SampleConfig,
+    EvaluateConfig,
+    DemoConfig,
+    CompareConfig,
+    ClassifierConfig,
+)
+
+
+def _annotations() -> dict[str, list[Any]]:
+    found: dict[str, list[Any]] = {}
+    for cls in CONFIGS:
+        for key, hint in typing.get_type_hints(cls).items():
+            found.setdefault(key, []).append(hint)
+    return found
+
+
+def read_run_config(path: str | Path) -> dict[str, Any]:
+    """A run folder's ``config.json``, schema-checked.
+
+    It must be a JSON object with ``out`` and ``seed``, and every key that some command
+    knows must have that command's type (``pairs: 5`` is refused, naming the file and the
+    key). Keys no command knows are kept as they are.
+    """
+    where = f"run config {path}"
+    cfg = check_fields(read_json(path, what="run config"), {"out": str, "seed": int}, where)
+    for key, value in cfg.items():
+        hints = _annotations().get(key)
+        if hints and not any(_type_ok(value, h) for h in hints):
+            kind = getattr(hints[0], "__name__", str(hints[0]))
+            raise BadInput(f"{where}: field {key!r} must be of type {kind}, got {value!r}")
+    return cfg

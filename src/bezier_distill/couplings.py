@@ -18,6 +18,7 @@ A reflow pair folder is a stored coupling of degree 1.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,8 +31,9 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .errors import BadInput
+from .models import model_fingerprint
 from .seeding import digest, stream
-from .storage import atomic_write_bytes, atomic_write_json, read_json, sha256_file
+from .storage import atomic_write_bytes, atomic_write_json, check_fields, read_json, sha256_file
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
@@ -67,6 +69,10 @@ def _shard_rows(identity: dict, index: int) -> int:
     return min(identity["shard_size"], identity["n_pairs"] - index * identity["shard_size"])
 
 
+# What determines a coupling's contents besides its seed and teachers (the identity's other keys).
+_MADE_BY = ("source", "n_pairs", "shard_size", "degree", "guides", "guide_as", "end_teacher")
+
+
 def shard_stream(identity: dict) -> str:
     """The purpose name of a coupling's source draws: ``shard/<digest>`` of what makes it.
 
@@ -74,7 +80,7 @@ def shard_stream(identity: dict) -> str:
     and solvers, so two couplings with the same seed (pairs of the 1-RF and of the 2-RF, pairs
     and guides) draw different ``z0``, and none draws what evaluation or training draws.
     """
-    what = {k: v for k, v in identity.items() if k not in ("teachers", "seed")}
+    what = {k: identity.get(k) for k in _MADE_BY}
     what["teachers"] = [
         {"sha256": t.get("sha256"), "solver": t.get("solver")} for t in identity.get("teachers", [])
     ]
@@ -82,12 +88,69 @@ def shard_stream(identity: dict) -> str:
 
 
 def _make_shard(maker: Maker, source, manifest: dict, index: int, device: str) -> tuple[bytes, int]:
-    g = stream(manifest["stream"], manifest["seed"], index)
+    g = stream(shard_stream(manifest), manifest["seed"], index)
     z0 = source.sample(_shard_rows(manifest, index), g)
     tensors, nfe = maker(z0.to(device))
     tensors = {"z0": z0, **{k: v.cpu().contiguous() for k, v in tensors.items()}}
     # No safetensors metadata: its key order is not stable across processes, and checksums must be.
     return save(tensors), nfe
+
+
+_MANIFEST_FIELDS = {
+    "complete": bool,
+    "shards": dict,
+    "teachers": list,
+    "end_teacher": int,
+    "degree": int,
+    "n_pairs": int,
+    "shard_size": int,
+    "seed": int,
+    "data_shape": list,
+}
+_SHARD_FIELDS = {"file": str, "sha256": str, "rows": int, "nfe": (int, float)}
+_TEACHER_FIELDS = {"path": str, "sha256": str}
+
+
+def read_manifest(folder: str | Path) -> dict:
+    """The manifest of a stored coupling, schema-checked (one line naming the file and the field).
+
+    Every shard entry names a plain file inside ``folder`` (no ``..``, no absolute path, no
+    link leading out), and ``end_teacher`` indexes ``teachers``.
+    """
+    folder = Path(folder)
+    path = folder / MANIFEST
+    where = f"coupling manifest {path}"
+    optional = ("end_teacher", "degree", "n_pairs", "shard_size", "seed", "data_shape")
+    manifest = check_fields(
+        read_json(path, what="coupling manifest"), _MANIFEST_FIELDS, where, optional=optional
+    )
+    if not manifest["teachers"]:
+        raise BadInput(f"{where}: field 'teachers' is empty")
+    for i, teacher in enumerate(manifest["teachers"]):
+        check_fields(teacher, _TEACHER_FIELDS, f"{where}: teachers[{i}]")
+    end = manifest.get("end_teacher", 0)
+    if not 0 <= end < len(manifest["teachers"]):
+        raise BadInput(
+            f"{where}: field 'end_teacher' is {end}, but there are {len(manifest['teachers'])} teachers"
+        )
+    for key, entry in manifest["shards"].items():
+        check_fields(entry, _SHARD_FIELDS, f"{where}: shards[{key!r}]")
+        if not key.isdigit():
+            raise BadInput(f"{where}: shard key {key!r} is not a shard index")
+        _shard_path(folder, entry["file"], where)
+    return manifest
+
+
+def _shard_path(folder: Path, name: str, where: str) -> Path:
+    path = folder / name
+    real_folder = Path(os.path.realpath(folder))
+    if (
+        Path(name).name != name
+        or name in ("", ".", "..")
+        or Path(os.path.realpath(path)).parent != real_folder
+    ):
+        raise BadInput(f"{where}: shard file {name!r} is not a file inside {folder}")
+    return path
 
 
 def _valid_shards(folder: Path, shards: dict) -> dict:
@@ -131,7 +194,7 @@ def generate_coupling(
         "shards": {},
     }
     if (out_dir / MANIFEST).is_file():
-        old = read_json(out_dir / MANIFEST, what="coupling manifest")
+        old = read_manifest(out_dir)
         differs = [k for k, v in identity.items() if old.get(k) != v]
         if differs:
             raise BadInput(
@@ -184,9 +247,33 @@ def generate_coupling(
 
 def regenerate_shard(maker: Maker, source, folder: str | Path, index: int) -> bool:
     """Rebuild shard ``index`` from ``(seed, index)``; say whether it matches its stored checksum."""
-    manifest = read_json(Path(folder) / MANIFEST, what="coupling manifest")
+    manifest = read_manifest(folder)
     data, _ = _make_shard(maker, source, manifest, index, "cpu")
     return hashlib.sha256(data).hexdigest() == manifest["shards"][str(index)]["sha256"]
+
+
+def _shard_points(tensors: dict[str, Tensor], path: Path, rows: int) -> Tensor:
+    """The control points ``(n + 1, rows, *D)`` of one shard, after checking its tensors."""
+    for name in ("z0", "z1"):
+        if name not in tensors:
+            raise BadInput(f"coupling shard {path} has no {name!r} tensor")
+    z0, z1 = tensors["z0"], tensors["z1"]
+    if z0.dim() < 2 or z0.shape != z1.shape or z0.shape[0] != rows:
+        raise BadInput(
+            f"coupling shard {path} holds z0 of shape {tuple(z0.shape)} and z1 of shape "
+            f"{tuple(z1.shape)}; expected both ({rows}, *D) as its manifest entry says"
+        )
+    guides = tensors.get("guides", z0[:, None][:, :0])
+    if guides.dim() != z0.dim() + 1 or guides.shape[0] != rows or guides.shape[2:] != z0.shape[1:]:
+        raise BadInput(
+            f"coupling shard {path} holds guides of shape {tuple(guides.shape)}; expected ({rows}, n - 1, "
+            f"{', '.join(map(str, z0.shape[1:]))})"
+        )
+    return torch.cat([z0[None], guides.transpose(0, 1), z1[None]])
+
+
+def _layout(points: Tensor) -> str:
+    return f"rows of shape {tuple(points.shape[2:])} (degree {points.shape[0] - 1})"
 
 
 class CouplingDataset:
@@ -201,11 +288,13 @@ class CouplingDataset:
         if not folder.is_dir():
             raise BadInput(f"coupling folder {folder} does not exist")
         self.folder = folder
-        self.manifest = read_json(folder / MANIFEST, what="coupling manifest")
-        if not self.manifest.get("complete"):
+        self.manifest = read_manifest(folder)
+        if not self.manifest["complete"]:
             raise BadInput(
                 f"coupling folder {folder} is incomplete; rerun the command that made it with --resume"
             )
+        if not self.manifest["shards"]:
+            raise BadInput(f"coupling manifest {folder / MANIFEST} lists no shards")
         columns: list[Tensor] = []
         for entry in self.manifest["shards"].values():
             path = folder / entry["file"]
@@ -217,9 +306,35 @@ class CouplingDataset:
                 t = load_file(path)
             except (SafetensorError, OSError, ValueError) as e:
                 raise BadInput(f"coupling shard {path} is corrupt ({e})") from None
-            guides = t["guides"].transpose(0, 1) if "guides" in t else t["z0"][None][:0]
-            columns.append(torch.cat([t["z0"][None], guides, t["z1"][None]]))
+            column = _shard_points(t, path, entry["rows"])
+            if columns and _layout(column) != _layout(columns[0]):
+                raise BadInput(
+                    f"coupling shard {path} holds {_layout(column)}, but the shards before it "
+                    f"hold {_layout(columns[0])}"
+                )
+            columns.append(column)
         self.points = torch.cat(columns, dim=1)
+        recorded = self.manifest.get("data_shape")
+        if recorded is not None and list(self.data_shape) != recorded:
+            raise BadInput(
+                f"coupling manifest {folder / MANIFEST} records data of shape {tuple(recorded)}, "
+                f"but its shards hold {self.data_shape}"
+            )
+
+    def checked_teacher(self, *, allow_changed: bool = False) -> str:
+        """Folder of the end teacher, after checking its weights are the ones the coupling recorded.
+
+        A teacher replaced or retrained since the coupling was made is refused unless
+        ``allow_changed`` (``--allow-changed-teacher``).
+        """
+        entry = self.manifest["teachers"][self.manifest.get("end_teacher", 0)]
+        if not allow_changed and model_fingerprint(entry["path"]) != entry["sha256"]:
+            raise BadInput(
+                f"the teacher {entry['path']} of coupling folder {self.folder} has changed since the "
+                "coupling was made (its weights' SHA-256 differs from the manifest's): remake the "
+                "coupling, or pass --allow-changed-teacher to use it anyway"
+            )
+        return entry["path"]
 
     @property
     def degree(self) -> int:

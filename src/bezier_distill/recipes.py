@@ -13,7 +13,9 @@ they fit; all of them run :func:`bezier_distill.training.train`.
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import math
 import time
 from pathlib import Path
 
@@ -31,9 +33,11 @@ from .config import (
     ReflowConfig,
     SampleConfig,
     TrainConfig,
+    flag_name,
+    read_run_config,
     to_dict,
 )
-from .couplings import CouplingDataset, IndependentCoupling, generate_coupling
+from .couplings import CouplingDataset, IndependentCoupling, generate_coupling, read_manifest
 from .data import get_distribution
 from .errors import BadInput
 from .evaluation import (
@@ -54,39 +58,79 @@ from .objectives import (
     sample_time,
     velocity_matching,
 )
+from .resources import check_fits
 from .seeding import seeded
 from .solvers import solve
-from .storage import atomic_write_bytes, atomic_write_json, prepare_out_dir, read_json
+from .storage import (
+    atomic_write_json,
+    check_out_dir,
+    check_out_file,
+    claim_out_dir,
+    json_bytes,
+    write_out_file,
+)
 from .teachers import Teacher, TeacherEnsemble, parse_guides, parse_solvers
-from .training import train
+from .training import check_batch_fits, check_checkpoint, train
 
 # Keys that may change when a run is resumed (more steps, another device; a compare may add
 # seeds or datasets: every (dataset, seed) chain has its own folder and is reused as it is).
-RESUMABLE_CHANGES = {"steps", "device", "out", "data_dir", "seeds", "datasets"}
+RESUMABLE_CHANGES = {"steps", "device", "out", "data_dir", "seeds", "datasets", "allow_changed_teacher"}
+# Flags naming what a command reads: its --out may not be or hold any of them.
+INPUT_FLAGS = ("model", "pairs", "coupling", "teachers", "init", "data", "source", "reference")
 
 
-def start_run(cfg) -> bool:
+def input_paths(cfg) -> dict[str, list[str]]:
+    """The paths a config reads, by flag (a dataset spec ``folder:size=8`` counts as ``folder``)."""
+    found = {}
+    for name in INPUT_FLAGS:
+        value = getattr(cfg, name, None)
+        if isinstance(value, str) and value:
+            parts = value.split(",") if name == "teachers" else [value, value.split(":")[0]]
+            if name in ("model", "teachers", "init"):  # a run folder is read through its model/
+                parts += [str(Path(part.strip()) / "model") for part in parts]
+            found[flag_name(name)] = [p.strip() for p in parts]
+    return found
+
+
+def start_run(cfg, *, model: nn.Module | None = None, inputs: dict[str, list[str]] | None = None) -> bool:
     """Prepare ``cfg.out`` and write its ``config.json``; return whether the run resumes.
 
+    Everything is checked before anything is written: the folder rules of
+    :func:`~bezier_distill.storage.check_out_dir` (``inputs`` adds paths read besides the
+    config's own, such as the teacher a coupling names) and, when resuming, that the
+    settings and the checkpoint (against ``model``) can continue the run.
     Under torchrun only rank 0 touches the folder; the other ranks learn the outcome.
     """
     resume = False
     if distributed.is_main():
-        resume = prepare_out_dir(cfg.out, resume=cfg.resume, overwrite=cfg.overwrite)
+        resume = check_out_dir(
+            cfg.out, resume=cfg.resume, overwrite=cfg.overwrite, inputs=input_paths(cfg) | (inputs or {})
+        )
         path = Path(cfg.out) / "config.json"
         current = to_dict(cfg)
         if resume:
-            old = read_json(path, what="run config")
-            differs = sorted(k for k in current if k not in RESUMABLE_CHANGES and old.get(k) != current[k])
-            if differs:
-                raise BadInput(
-                    f"cannot resume {cfg.out}: its run used other settings for {', '.join(differs)}"
-                )
+            _check_resumable(cfg, read_run_config(path), current, model)
+        claim_out_dir(cfg.out, overwrite=cfg.overwrite)
         atomic_write_json(path, current)
     return distributed.gather(resume)[0]
 
 
-def provenance(model_dir: str | Path) -> dict:
+def _check_resumable(cfg, old: dict, current: dict, model: nn.Module | None) -> None:
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}  # keys older runs did not record
+    differs = sorted(
+        k for k in current if k not in RESUMABLE_CHANGES and old.get(k, defaults.get(k)) != current[k]
+    )
+    if differs:
+        raise BadInput(f"cannot resume {cfg.out}: its run used other settings for {', '.join(differs)}")
+    step = check_checkpoint(cfg.out, model) if model is not None else None
+    if step is not None and step > cfg.steps:
+        raise BadInput(
+            f"cannot resume {cfg.out} with --steps {cfg.steps}: its checkpoint is at step {step} "
+            f"already; pass --steps {step} or more"
+        )
+
+
+def provenance(model_dir: str | Path, _seen: frozenset = frozenset()) -> dict:
     """Where a model comes from, traced through coupling folders to the 1-RF run.
 
     Returns the ``source``, ``data`` (and ``reference``, when one was given) of the 1-RF run,
@@ -98,12 +142,14 @@ def provenance(model_dir: str | Path) -> dict:
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         return {}
-    cfg = read_json(config_path, what="run config")
+    cfg = read_run_config(config_path)
     coupling = cfg.get("pairs") or cfg.get("coupling")
     if coupling:
-        manifest = read_json(Path(coupling) / "manifest.json", what="coupling manifest")
+        if run_dir.resolve() in _seen:
+            raise BadInput(f"the provenance of {model_dir} loops: {config_path} leads back to itself")
+        manifest = read_manifest(coupling)
         teacher = manifest["teachers"][manifest.get("end_teacher", 0)]["path"]
-        return {**provenance(teacher), "teacher": teacher}
+        return {**provenance(teacher, _seen | {run_dir.resolve()}), "teacher": teacher}
     return {k: cfg[k] for k in ("source", "data", "reference") if cfg.get(k) is not None}
 
 
@@ -114,24 +160,38 @@ def _check_shape(model: nn.Module, shape: tuple[int, ...], what: str) -> None:
         )
 
 
-def _resolve_init(init: str | None, default: str | None) -> str | None:
-    choice = init or default
-    return None if choice in (None, "scratch") else choice
+def _start_model(coupling: CouplingDataset, init: str | None, allow_changed: bool) -> tuple[nn.Module, dict]:
+    """The model to fine-tune on a coupling: ``init``, or the coupling's end teacher after
+    checking it is unchanged; and the implicit input (the teacher) that --out may not hold."""
+    if init == "scratch":
+        raise BadInput("--init scratch: this command fine-tunes a model; name a model folder")
+    if init:
+        return from_pretrained(init), {}
+    teacher = coupling.checked_teacher(allow_changed=allow_changed)
+    return from_pretrained(teacher), {"--init (the coupling's teacher)": [teacher]}
 
 
-def _student(folder: str, init: str | None) -> tuple[CouplingDataset, nn.Module]:
+def _student(folder: str, init: str | None, allow_changed: bool) -> tuple[CouplingDataset, nn.Module, dict]:
     """A verified stored coupling and the model to fine-tune on it (its end teacher unless ``init``)."""
     coupling = CouplingDataset(folder)
-    model = from_pretrained(_resolve_init(init, coupling.end_teacher))
+    model, inputs = _start_model(coupling, init, allow_changed)
     _check_shape(model, coupling.data_shape, f"coupling folder {folder}")
-    return coupling, model
+    return coupling, model, inputs
 
 
-def _fit(cfg, model: nn.Module, loss_fn, *, progress: bool, desc: str, purpose: str) -> nn.Module:
-    """Start (or resume) the run in ``cfg.out`` and train ``model`` there with ``loss_fn``,
-    its batches drawn from the stream ``purpose``."""
-    resume = start_run(cfg)
+def _fit(
+    cfg, model: nn.Module, loss_fn, *, progress: bool, desc: str, purpose: str, inputs: dict | None = None
+) -> nn.Module:
+    """Start (or resume) the run in ``cfg.out`` and train ``model`` there with ``loss_fn``, its
+    batches drawn from the stream ``purpose``.
+
+    A batch that cannot fit is refused before the run folder is touched.
+    """
     settings = cfg.settings()
+    rows = settings.batch_size * math.prod(model.data_shape)
+    check_fits(8 * rows, f"a batch of {settings.batch_size}", "--batch-size", cfg.device)
+    check_batch_fits(model, loss_fn, settings, cfg.device, purpose)
+    resume = start_run(cfg, model=model, inputs=inputs)
     return train(
         model,
         loss_fn,
@@ -145,33 +205,43 @@ def _fit(cfg, model: nn.Module, loss_fn, *, progress: bool, desc: str, purpose: 
     )
 
 
+def _fresh_model(cfg: TrainConfig, dim: int, image_shape: tuple | None, name: str) -> nn.Module:
+    arch = cfg.arch if cfg.arch != "auto" else ("unet" if image_shape else "mlp")
+    if arch == "unet" and image_shape is None:
+        raise BadInput(f"--arch unet needs image data, but {name!r} is a point set")
+    with seeded("init", cfg.seed):
+        if arch == "unet":
+            return build_model("unet", shape=image_shape, channels=cfg.widths(), blocks=cfg.blocks)
+        return build_model("mlp", dim=dim, hidden=cfg.hidden, layers=cfg.layers)
+
+
 def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
-    """1-RF on (source, data), or k-RF on a pair folder; returns the EMA model."""
+    """1-RF on (source, data), or k-RF on a pair folder; returns the EMA model.
+
+    On pairs the model starts from ``--init``, the pairs' end teacher, or (``--init scratch``)
+    a fresh model whose architecture follows the teacher's unless ``--arch`` says otherwise.
+    """
+    inputs: dict = {}
     if cfg.pairs:
         pairs = CouplingDataset(cfg.pairs)
         draw, shape = pairs.sample, pairs.data_shape
-        init = _resolve_init(cfg.init, pairs.end_teacher)
         purpose = f"train/k-RF@{pairs.digest}"
+        if cfg.fresh_model():
+            teacher = from_pretrained(pairs.end_teacher) if cfg.arch != "mlp" else None
+            image_shape = getattr(teacher, "image_shape", None)
+            model = _fresh_model(cfg, shape[0], image_shape, cfg.pairs)
+        else:
+            model, inputs = _start_model(pairs, cfg.init, cfg.allow_changed_teacher)
     else:
         target = get_distribution(cfg.data, data_dir=cfg.data_dir, reference=cfg.reference)
         source = get_distribution(cfg.source, dim=target.dim, data_dir=cfg.data_dir)
         coupling = IndependentCoupling(source, target)
         draw, shape = coupling.sample, (coupling.target.dim,)
-        init = _resolve_init(cfg.init, None)
         purpose = "train/1-RF"
-    if init is not None:
-        model = from_pretrained(init)
-    else:
-        arch = cfg.arch if cfg.arch != "auto" else ("unet" if target.image_shape else "mlp")
-        if arch == "unet" and target.image_shape is None:
-            raise BadInput(f"--arch unet needs image data, but {target.name!r} is a point set")
-        with seeded("init", cfg.seed):
-            if arch == "unet":
-                model = build_model(
-                    "unet", shape=target.image_shape, channels=cfg.widths(), blocks=cfg.blocks
-                )
-            else:
-                model = build_model("mlp", dim=shape[0], hidden=cfg.hidden, layers=cfg.layers)
+        if cfg.fresh_model():
+            model = _fresh_model(cfg, shape[0], target.image_shape, target.name)
+        else:
+            model = from_pretrained(cfg.init)
     _check_shape(model, shape, "the training data")
     device = cfg.device
 
@@ -181,12 +251,13 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
         x0, x1, t = x0[part].to(device), x1[part].to(device), t[part].to(device)
         return velocity_matching(model, x0, x1, t, loss=cfg.loss, path=cfg.path)
 
-    return _fit(cfg, model, loss_fn, progress=progress, desc="k-RF" if cfg.pairs else "1-RF", purpose=purpose)
+    desc = "k-RF" if cfg.pairs else "1-RF"
+    return _fit(cfg, model, loss_fn, progress=progress, desc=desc, purpose=purpose, inputs=inputs)
 
 
 def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
     """Distill on a pair folder into a ``cfg.k``-step student; returns the EMA model."""
-    pairs, model = _student(cfg.pairs, cfg.init)
+    pairs, model, inputs = _student(cfg.pairs, cfg.init, cfg.allow_changed_teacher)
     device = cfg.device
 
     def loss_fn(model: nn.Module, g: torch.Generator, part: slice) -> torch.Tensor:
@@ -196,13 +267,9 @@ def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
             model, z0[part].to(device), z1[part].to(device), t[part].to(device), loss=cfg.loss
         )
 
+    purpose = f"train/distill@{pairs.digest}"
     return _fit(
-        cfg,
-        model,
-        loss_fn,
-        progress=progress,
-        desc=f"distill k={cfg.k}",
-        purpose=f"train/distill@{pairs.digest}",
+        cfg, model, loss_fn, progress=progress, desc=f"distill k={cfg.k}", purpose=purpose, inputs=inputs
     )
 
 
@@ -218,6 +285,9 @@ def _make_coupling(cfg, ensemble: TeacherEnsemble, model_dir: str, progress: boo
         "seed": cfg.seed,
         **ensemble.identity(),
     }
+    rows = min(cfg.shard_size, cfg.n_pairs)
+    size = rows * (ensemble.degree + 1) * math.prod(ensemble.data_shape)
+    check_fits(4 * size, f"a shard of {rows} rows", "--shard-size", cfg.device)
     start_run(cfg)
     return generate_coupling(ensemble, source, cfg.out, identity, device=cfg.device, progress=progress)
 
@@ -243,7 +313,7 @@ def run_guide(cfg: GuideConfig, *, progress: bool = True) -> dict:
 
 def run_bezier(cfg: BezierConfig, *, progress: bool = True) -> nn.Module:
     """Bezier Distillation: train a student on a guided coupling; returns the EMA model."""
-    coupling, model = _student(cfg.coupling, cfg.init)
+    coupling, model, inputs = _student(cfg.coupling, cfg.init, cfg.allow_changed_teacher)
     device = cfg.device
 
     def loss_fn(model: nn.Module, g: torch.Generator, part: slice) -> torch.Tensor:
@@ -251,14 +321,9 @@ def run_bezier(cfg: BezierConfig, *, progress: bool = True) -> nn.Module:
         t = bezier_time(cfg.batch_size, cfg.objective, g, k=cfg.k, sampling=cfg.time_sampling)[part]
         return bezier_objective(model, points, t.to(device), cfg.objective, k=cfg.k, loss=cfg.loss)
 
-    return _fit(
-        cfg,
-        model,
-        loss_fn,
-        progress=progress,
-        desc=f"bezier n={coupling.degree} {cfg.objective}",
-        purpose=f"train/bezier@{coupling.digest}",
-    )
+    desc = f"bezier n={coupling.degree} {cfg.objective}"
+    purpose = f"train/bezier@{coupling.digest}"
+    return _fit(cfg, model, loss_fn, progress=progress, desc=desc, purpose=purpose, inputs=inputs)
 
 
 def _sources(cfg, model_dir: str) -> dict:
@@ -272,19 +337,6 @@ def _sources(cfg, model_dir: str) -> dict:
     return {"source": source, "data": data, "reference": reference, "teacher": found.get("teacher")}
 
 
-def _prepare_out_file(path: Path, overwrite: bool, suffix: str) -> Path:
-    if path.suffix != suffix:
-        raise BadInput(f"--out must be a {suffix} file, got {path}")
-    if path.exists() and not overwrite:
-        raise BadInput(f"{path} already exists; pass --overwrite to replace it")
-    if not path.parent.is_dir():
-        try:
-            path.parent.mkdir(parents=True)
-        except OSError as e:
-            raise BadInput(f"cannot create folder {path.parent} ({e.strerror})") from None
-    return path
-
-
 def run_sample(cfg: SampleConfig) -> dict:
     """Write ``cfg.n`` samples to ``cfg.out`` (.npy) with a .json of their provenance."""
     model = from_pretrained(cfg.model, device=cfg.device)
@@ -292,7 +344,7 @@ def run_sample(cfg: SampleConfig) -> dict:
         _sources(cfg, cfg.model)["source"], dim=model.data_shape[0], data_dir=cfg.data_dir
     )
     _check_shape(model, (source.dim,), f"source {source.name!r}")
-    out = _prepare_out_file(Path(cfg.out), cfg.overwrite, ".npy")
+    out = check_out_file(cfg.out, ".npy", overwrite=cfg.overwrite, sidecars=(".json", ".png"))
     x0 = source_draw(source, cfg.n, cfg.seed).to(cfg.device)
     start = time.perf_counter()
     result = solve(model, x0, cfg.solver_spec())
@@ -303,9 +355,14 @@ def run_sample(cfg: SampleConfig) -> dict:
         "nfe": result.nfe,
         "seconds": round(time.perf_counter() - start, 4),
     }
+    bad = int((~torch.isfinite(result.x.flatten(1))).any(1).sum())
+    if bad:
+        raise BadInput(
+            f"model {cfg.model} gave {bad} of {x0.shape[0]} samples with NaN or Inf; nothing was written"
+        )
     buf = io.BytesIO()
     np.save(buf, result.x.cpu().numpy())
-    atomic_write_bytes(out, buf.getvalue())
+    write_out_file(out, buf.getvalue())
     atomic_write_json(out.with_suffix(".json"), info)
     title = f"{cfg.solver_spec().describe()} (NFE {result.nfe})"
     if source.dim == 2:
@@ -340,7 +397,7 @@ def run_evaluate(cfg: EvaluateConfig) -> dict:
     source = get_distribution(names["source"], dim=target.dim, data_dir=cfg.data_dir)
     features = feature_metrics(target, cfg.inception_weights)
     _check_shape(model, (target.dim,), f"dataset {target.name!r}")
-    out = _prepare_out_file(Path(cfg.out), cfg.overwrite, ".json") if cfg.out else None
+    out = check_out_file(cfg.out, ".json", overwrite=cfg.overwrite, sidecars=(".png",)) if cfg.out else None
     data = eval_data(source, target, cfg.n, cfg.seed)
     teacher, floor = None, None
     if names["teacher"] is not None:
@@ -370,7 +427,7 @@ def run_evaluate(cfg: EvaluateConfig) -> dict:
         "feature_metrics": {net: m.name for net, m in features.items()},
     }
     if out is not None:
-        atomic_write_json(out, report)
+        write_out_file(out, json_bytes(report))
         if target.image_shape is not None:
             title = f"{cfg.solver_spec().describe()} (NFE {scores.nfe})"
             _image_figure(target.image_shape, source, data.x0, {title: samples}, out.with_suffix(".png"))

@@ -8,6 +8,7 @@ inferred from a step count.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import torch
@@ -17,6 +18,7 @@ from torchdiffeq import odeint
 from .errors import BadInput
 
 SOLVERS = ("euler", "heun", "rk4", "dopri5")
+MIN_TOL = 1e-12  # below this dopri5's step shrinks until it underflows (float64 resolves ~1e-16)
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,11 @@ class SolverSpec:
             raise BadInput(f"unknown solver {self.method!r}: choose one of {', '.join(SOLVERS)}")
         if not isinstance(self.steps, int) or self.steps < 1:
             raise BadInput(f"solver steps must be a positive integer, got {self.steps!r}")
-        if not (self.rtol > 0 and self.atol > 0):
-            raise BadInput(f"solver tolerances must be positive, got rtol={self.rtol}, atol={self.atol}")
+        if not all(isinstance(v, int | float) and MIN_TOL <= v < math.inf for v in (self.rtol, self.atol)):
+            raise BadInput(
+                f"solver tolerances must be finite and at least {MIN_TOL:g} (floating point cannot meet "
+                f"smaller ones), got rtol={self.rtol}, atol={self.atol}"
+            )
 
     def describe(self) -> str:
         if self.method == "dopri5":
@@ -108,7 +113,15 @@ def solve(
         if times is None:
             times = torch.linspace(t0, t1, 101 if trajectory else 2)
         times = times.to(device=x0.device, dtype=x0.dtype)
-        ys = odeint(lambda t, x: f(x, t), x0, times, method="dopri5", rtol=spec.rtol, atol=spec.atol)
+        try:
+            ys = odeint(lambda t, x: f(x, t), x0, times, method="dopri5", rtol=spec.rtol, atol=spec.atol)
+        except AssertionError as e:  # torchdiffeq's only failure mode: the step size underflowed
+            if "underflow" not in str(e):
+                raise
+            raise BadInput(
+                f"dopri5 cannot meet rtol={spec.rtol:g}, atol={spec.atol:g} after {f.nfe} model calls "
+                "(its step size underflowed): raise --rtol/--atol, or check the model for NaN"
+            ) from None
         return SolveResult(
             x=ys[-1],
             nfe=f.nfe,

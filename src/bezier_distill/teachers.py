@@ -16,6 +16,7 @@ Degree 1 with one teacher is reflow's pair generation.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -118,7 +119,11 @@ def parse_guides(text: str, degree: int, n_teachers: int) -> list[Guide]:
                 raise BadInput(f"guide {entry!r} names teacher {i}, but there are {n_teachers} teachers")
             if not w > 0:
                 raise BadInput(f"guide {entry!r} has a non-positive weight {w}")
+            if not math.isfinite(w):
+                raise BadInput(f"guide {entry!r} has a non-finite weight {w}")
             pairs.append((i, w))
+        if not math.isfinite(sum(w for _, w in pairs)):
+            raise BadInput(f"guide {entry!r} has weights too large to add up; scale them down")
         guides.append(Guide(m["kind"], tuple(pairs)))
     return guides
 

@@ -30,14 +30,14 @@ from . import distributed
 from .errors import BadInput
 from .models import save_pretrained
 from .seeding import stream
-from .storage import atomic_write_bytes, atomic_write_json
+from .storage import atomic_write_bytes, atomic_write_json, check_fields
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
 
 
 class TrainingDiverged(BadInput):
-    """The loss became NaN or Inf; the last good checkpoint is kept."""
+    """The loss or the weights became NaN or Inf; the last good checkpoint is kept."""
 
 
 PRECISIONS = ("fp32", "bf16")
@@ -104,11 +104,74 @@ def _save_checkpoint(path: Path, step: int, seconds: float, model, ema, optimize
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _load_checkpoint(path: Path) -> dict:
+_CHECKPOINT_FIELDS = {"step": int, "seconds": float, "model": dict, "ema": dict, "optimizer": dict}
+
+
+def _load_checkpoint(path: Path, *, mmap: bool = False) -> dict:
+    """The resume checkpoint, schema-checked (plain tensors and containers only)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as e:  # noqa: BLE001 - any failure to read means a corrupt file
         raise BadInput(f"checkpoint {path} is corrupt ({type(e).__name__})") from None
+    check_fields(state, _CHECKPOINT_FIELDS, f"checkpoint {path}")
+    if state["step"] < 0:
+        raise BadInput(f"checkpoint {path}: field 'step' must be >= 0, got {state['step']}")
+    return state
+
+
+def check_checkpoint(out_dir: str | Path, model: nn.Module) -> int | None:
+    """The step of ``out_dir``'s checkpoint after checking that it fits ``model``; None if there is none.
+
+    Run before a resumed run writes anything: a checkpoint of another model is refused here,
+    naming the file and the entry.
+    """
+    path = Path(out_dir) / CHECKPOINT
+    if not path.is_file():
+        return None
+    state = _load_checkpoint(path, mmap=True)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    for entry in ("model", "ema"):
+        found = {k: tuple(v.shape) if isinstance(v, Tensor) else None for k, v in state[entry].items()}
+        if found != expected:
+            wrong = sorted(set(found.items()) ^ set(expected.items()))[0][0]
+            raise BadInput(
+                f"checkpoint {path}: its {entry!r} weights do not fit the model ({wrong!r} differs); "
+                "it belongs to another run"
+            )
+    check_fields(state["optimizer"], {"state": dict, "param_groups": list}, f"checkpoint {path}: 'optimizer'")
+    return state["step"]
+
+
+def _finite(*modules: nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for m in modules for p in m.parameters())
+
+
+def check_batch_fits(
+    model: nn.Module,
+    loss_fn: Callable[[nn.Module, torch.Generator, slice], Tensor],
+    settings: TrainSettings,
+    device: str = "cpu",
+    purpose: str = "train",
+) -> None:
+    """One forward and backward pass of step 1's batch, before the run writes anything.
+
+    A batch that does not fit in memory fails here (the CLI says which setting to lower)
+    instead of after the run folder was made. The weights are left as they were.
+    """
+    model.to(device).train()
+    part = distributed.local_part(settings.batch_size)
+    with torch.autocast(
+        torch.device(device).type, dtype=torch.bfloat16, enabled=settings.precision == "bf16"
+    ):
+        loss = loss_fn(model, stream(purpose, settings.seed, 1), part).float()
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+
+
+def _kept(step: int, path: Path) -> str:
+    if step:
+        return f"the last good checkpoint: step {step} is kept in {path}"
+    return "no checkpoint was saved yet"
 
 
 def _trim_metrics(path: Path, last_step: int) -> None:
@@ -170,9 +233,13 @@ def train(
     start, seconds_before = 0, 0.0
     if resume and ckpt_path.is_file():
         state = _load_checkpoint(ckpt_path)
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
+        try:
+            model.load_state_dict(state["model"])
+            ema.load_state_dict(state["ema"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise BadInput(f"checkpoint {ckpt_path} does not fit the model ({first})") from None
         start, seconds_before = int(state["step"]), float(state["seconds"])
         if main:
             _trim_metrics(metrics_path, start)
@@ -209,9 +276,8 @@ def train(
                 loss = loss_fn(net, generator, distributed.local_part(settings.batch_size)).float()
             global_loss = distributed.mean_across_ranks(loss)
             if not torch.isfinite(global_loss):
-                kept = f"step {last_saved} is kept in {ckpt_path}" if last_saved else "none was saved"
                 raise TrainingDiverged(
-                    f"loss became {global_loss.item()} at step {step}; the last good checkpoint: {kept}"
+                    f"loss became {global_loss.item()} at step {step}; {_kept(last_saved, ckpt_path)}"
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -231,6 +297,11 @@ def train(
                 log.flush()
                 bar.set_postfix(loss=f"{record['loss']:.4f}")
             if step % settings.checkpoint_every == 0 or step == settings.steps:
+                if not _finite(model, ema):  # a finite loss does not make finite weights
+                    raise TrainingDiverged(
+                        f"the weights became NaN or Inf by step {step} although the loss was finite "
+                        f"(lower --lr or raise --warmup); {_kept(last_saved, ckpt_path)}"
+                    )
                 seconds = seconds_before + time.perf_counter() - t_start
                 if main:
                     _save_checkpoint(ckpt_path, step, seconds, model, ema, optimizer)

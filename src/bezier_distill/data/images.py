@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import BadInput
+from ..resources import check_fits
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 IMAGE_DATASETS = ("digits", "mnist", "fashion")
@@ -114,6 +116,8 @@ def load_images(spec: str, data_dir: str | None = None) -> ImageSet:
             size = 0
         if size < 2:
             raise BadInput(f"size must be an integer >= 2, got {options['size']!r}")
+        count = sum(len(s) for s in sets) * sets[0].shape[1]
+        check_fits(4.0 * count * size * size, f"{spec!r} ({count:,} images of {size} x {size})", "size=")
         sets = [resize(s, size) for s in sets]
     return ImageSet(sets[0], sets[1], labels[0], labels[1], base.classifier)
 
@@ -221,9 +225,13 @@ def _read_folder(folder: Path) -> tuple[Tensor, Tensor]:
     arrays = []
     for f in files:
         try:
-            with Image.open(f) as im:
-                arrays.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
-        except (OSError, UnidentifiedImageError) as e:
+            with warnings.catch_warnings():  # a decompression bomb is refused, not half-read
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(f) as im:
+                    arrays.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+            raise BadInput(f"image {f} is too large to read safely ({_first_line(e)})") from None
+        except (OSError, UnidentifiedImageError, ValueError) as e:
             raise BadInput(f"cannot read image {f}: {e}") from None
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
@@ -237,17 +245,23 @@ def _read_folder(folder: Path) -> tuple[Tensor, Tensor]:
     return images, torch.full((len(files),), -1, dtype=torch.long)
 
 
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
 def _read_npy_images(path: Path) -> Tensor:
     try:
         a = np.load(path, allow_pickle=False)
     except Exception as e:
         raise BadInput(f"cannot read image array {path}: {e}") from None
-    if a.ndim == 3:
-        a = a[:, None]
-    if a.ndim != 4:
+    if a.ndim not in (3, 4):
         raise BadInput(
             f"image array {path} has shape {a.shape}: expected (N, H, W), (N, C, H, W) or (N, H, W, C)"
         )
+    if 0 in a.shape:
+        raise BadInput(f"image array {path} has shape {a.shape}: it holds no images or images of size 0")
+    if a.ndim == 3:
+        a = a[:, None]
     if a.shape[1] not in (1, 3) and a.shape[-1] in (1, 3):
         a = a.transpose(0, 3, 1, 2)
     if a.shape[1] not in (1, 3):

@@ -4,44 +4,71 @@ A model folder rebuilds the model alone::
 
     save_pretrained(model, "runs/rf1/model")
     model = from_pretrained("runs/rf1/model")
+
+``config.json`` records the SHA-256 of ``model.safetensors`` (``weights_sha256``) and loading
+checks it, so a changed or damaged weights file is refused; folders written before the hash
+was recorded still load.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
 
 from ..errors import BadInput
-from ..storage import atomic_write_bytes, atomic_write_json, read_json, sha256_file
+from ..resources import check_fits, is_out_of_memory
+from ..storage import atomic_write_bytes, atomic_write_json, check_fields, read_json, sha256_file
 from .mlp import MLPVelocity
 from .unet import UNetVelocity
 
 MODELS: dict[str, type[nn.Module]] = {m.kind: m for m in (MLPVelocity, UNetVelocity)}
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+HASH_KEY = "weights_sha256"
 
 
 def build_model(kind: str, **config) -> nn.Module:
     """Build a fresh model of ``kind`` (one of :data:`MODELS`) from its config."""
-    if kind not in MODELS:
+    if not isinstance(kind, str) or kind not in MODELS:
         raise BadInput(f"unknown model type {kind!r}: choose one of {sorted(MODELS)}")
+    size = _min_parameters(kind, config)
+    check_fits(4 * size, f"the {kind} model (over {size:,} parameters)", "--hidden, --layers or --channels")
     try:
         return MODELS[kind](**config)
-    except (TypeError, ValueError) as e:
-        raise BadInput(f"invalid {kind} model config: {e}") from None
+    except (TypeError, ValueError, RuntimeError, OverflowError) as e:
+        if is_out_of_memory(e):
+            raise
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise BadInput(f"invalid {kind} model config: {first}") from None
+
+
+def _min_parameters(kind: str, config: dict) -> int:
+    """A lower bound of the parameters of a model (0 when the config is not plain integers)."""
+    try:
+        if kind == "mlp":
+            hidden, layers = int(config.get("hidden", 256)), int(config.get("layers", 3))
+            return hidden * hidden * max(0, layers - 1) + 2 * hidden * max(0, int(config.get("dim", 1)))
+        channels, blocks = [int(c) for c in config.get("channels", (32, 64))], int(config.get("blocks", 1))
+        return sum(2 * 9 * c * c for c in channels) * max(0, blocks)  # the encoder's 3x3 convolutions
+    except (TypeError, ValueError):
+        return 0
 
 
 def save_pretrained(model: nn.Module, folder: str | Path) -> None:
-    """Write ``config.json`` and ``model.safetensors`` of ``model`` into ``folder``."""
+    """Write ``config.json`` (with the weights' SHA-256) and ``model.safetensors`` into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    atomic_write_bytes(folder / WEIGHTS_NAME, save(state))
-    atomic_write_json(folder / CONFIG_NAME, {"type": model.kind, **model.config})
+    data = save(state)
+    atomic_write_bytes(folder / WEIGHTS_NAME, data)
+    config = {"type": model.kind, **model.config, HASH_KEY: hashlib.sha256(data).hexdigest()}
+    atomic_write_json(folder / CONFIG_NAME, config)
 
 
 def resolve_model_dir(folder: str | Path) -> Path:
@@ -57,14 +84,19 @@ def resolve_model_dir(folder: str | Path) -> Path:
 def from_pretrained(folder: str | Path, *, device: str = "cpu") -> nn.Module:
     """Rebuild a model from its folder (safetensors weights + JSON config only)."""
     folder = resolve_model_dir(folder)
+    where = f"model config {folder / CONFIG_NAME}"
     config = read_json(folder / CONFIG_NAME, what="model config")
-    if not isinstance(config, dict) or "type" not in config:
-        raise BadInput(f"model config {folder / CONFIG_NAME} has no 'type' field")
-    config = dict(config)
+    config = dict(check_fields(config, {"type": str, HASH_KEY: str}, where, optional=(HASH_KEY,)))
+    recorded = config.pop(HASH_KEY, None)
     model = build_model(config.pop("type"), **config)
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         raise BadInput(f"model folder {folder} has no {WEIGHTS_NAME}")
+    if recorded is not None and sha256_file(weights) != recorded:
+        raise BadInput(
+            f"model weights {weights} are corrupt or were changed: their SHA-256 differs from "
+            f"the one recorded in {CONFIG_NAME}"
+        )
     try:
         state = load_file(weights, device="cpu")
     except (SafetensorError, OSError, json.JSONDecodeError, ValueError) as e:
@@ -74,6 +106,11 @@ def from_pretrained(folder: str | Path, *, device: str = "cpu") -> nn.Module:
     except RuntimeError as e:
         first = str(e).strip().splitlines()[0]
         raise BadInput(f"model weights {weights} do not match its config: {first}") from None
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise BadInput(
+            f"model weights {weights} hold NaN or Inf (in {bad[0]}): the model diverged or is damaged"
+        )
     return model.to(device).eval()
 
 
