@@ -281,6 +281,27 @@ def test_significance_comes_before_equivalence():
     assert verdicts([d]) == ["worse"]
 
 
+def test_a_report_marks_a_significant_difference_inside_the_margin():
+    from bezier_distill.compare.report import Claim, claim_paragraph
+
+    def line(d, margin):
+        (v,) = verdicts([d])
+        metric = {"diff": d, "p_holm": d.p, "margin": margin, "verdict": v}
+        result = {
+            "dataset": "moons",
+            "candidate": "A",
+            "baseline": "B",
+            "verdict": v,
+            "metrics": {"W2": metric},
+        }
+        return claim_paragraph(Claim("Claim", "1", "A", "B"), [result], {}, {}).splitlines()[2]
+
+    small = _diff([0.10, 0.11, 0.09, 0.10], margin=1.0)
+    assert "worse (by less than the margin)" in line(small, 1.0)
+    assert "worse -> **worse**" in line(_diff([0.10, 0.11, 0.09, 0.10], margin=0.05), 0.05)
+    assert "(by less than" not in line(_diff([0.0, 0.01, -0.01, 0.0], margin=1.0), 1.0)  # equivalent
+
+
 def test_single_seed_is_inconclusive():
     assert verdicts([paired_difference([0.1], [0.9], margin=5.0)]) == ["inconclusive"]
     assert verdicts([paired_difference([0.9], [0.1])]) == ["inconclusive"]

@@ -155,12 +155,13 @@ VERDICT_COLOURS = {
 
 
 def interval_panels(panels: dict[str, list[tuple]], path: str | Path, *, xlabel: str) -> None:
-    """Per panel (a claim): one horizontal interval per item ``(label, mean, low, high, verdict)``,
-    coloured by the verdict, with the zero line."""
+    """Per panel (a claim): one horizontal interval per item ``(label, mean, low, high, verdict,
+    margin)``, coloured by the verdict, over a grey band of ±margin, with the zero line."""
     height = max(2.2, 0.32 * max((len(v) for v in panels.values()), default=1) + 1.2)
     fig, axes = _grid(max(len(panels), 1), 5.2, height)
     for ax, (title, items) in zip(axes, panels.items()):
-        for y, (_, mean, low, high, verdict) in enumerate(items):
+        for y, (_, mean, low, high, verdict, margin) in enumerate(items):
+            ax.fill_between([-margin, margin], y - 0.3, y + 0.3, color="0.88", lw=0)
             colour = VERDICT_COLOURS.get(verdict, "black")
             ax.plot([low, high], [y, y], color=colour, lw=2)
             ax.plot([mean], [y], "o", color=colour, ms=4)
@@ -171,6 +172,7 @@ def interval_panels(panels: dict[str, list[tuple]], path: str | Path, *, xlabel:
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(xlabel, fontsize=8)
     handles = [plt.Line2D([], [], color=c, lw=2, label=v) for v, c in VERDICT_COLOURS.items()]
+    handles.append(plt.Rectangle((0, 0), 1, 1, color="0.88", label="equivalence margin"))
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     _save(fig, path)

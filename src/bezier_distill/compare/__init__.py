@@ -201,7 +201,8 @@ def _protocol(cfg: CompareConfig, images: bool, translation: bool, label: str) -
         "difference gets one of four verdicts: **better** or **worse** (Holm-adjusted p < 0.05), "
         "**equivalent** (not different, and the equivalence test against the margin below passes after "
         "Holm's correction: for one dataset, the 95 % interval lies inside the margin) or "
-        "**inconclusive**. "
+        "**inconclusive**. A better or worse whose whole interval lies inside the margin is marked "
+        "'by less than the margin': detectable, but smaller than the difference the margin calls relevant. "
     )
     if images:
         text += (

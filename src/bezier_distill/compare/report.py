@@ -163,6 +163,12 @@ def _describe_diff(diff: PairedDifference, p_holm: float) -> str:
     )
 
 
+def _inside_margin(m: dict) -> bool:
+    """A significant difference whose whole interval lies inside the equivalence margin."""
+    diff = m["diff"]
+    return m["verdict"] in ("better", "worse") and -m["margin"] < diff.low and diff.high < m["margin"]
+
+
 def claim_paragraph(claim: Claim, results: list[dict], q: dict, secs: dict) -> str:
     """The markdown of one claim: a line per dataset and the tally of verdicts."""
     head = f"**{claim.title}.**"
@@ -174,6 +180,7 @@ def claim_paragraph(claim: Claim, results: list[dict], q: dict, secs: dict) -> s
         tally[r["verdict"]] += 1
         parts = [
             f"{label} {_describe_diff(m['diff'], m['p_holm'])}, margin ±{m['margin']:.3g}: {m['verdict']}"
+            + (" (by less than the margin)" if _inside_margin(m) else "")
             for label, m in r["metrics"].items()
         ]
         qa, qb = q.get((d, a, claim.budget)), q.get((d, b, claim.budget))
@@ -333,11 +340,9 @@ def plots(
                 diff = m["diff"]
                 if diff.n > 1:
                     name = r["dataset"] + (f" ({metric_label})" if len(r["metrics"]) > 1 else "")
-                    items.append((name, diff.mean, diff.low, diff.high, m["verdict"]))
+                    items.append((name, diff.mean, diff.low, diff.high, m["verdict"], m["margin"]))
         if items:
-            intervals[
-                claim.title.split(":")[0] + ("" if not claim.exploratory else f", {claim.budget} NFE")
-            ] = items
+            intervals[claim.title.split(":")[0]] = items  # "Claim 1", "Exploratory, 1 NFE", ...
     interval_panels(
         intervals, out / "claims.png", xlabel="paired difference, candidate - baseline (95 % interval)"
     )
