@@ -325,7 +325,7 @@ BAD = [
     (["compare", "--datasets", "digits,moons"], "mixes image and point datasets"),
     (
         ["compare", "--teacher-solver", "rk4:x"],
-        "solver steps in --teacher-solvers must be a positive integer",
+        "solver steps in --teacher-solver must be a positive integer",
     ),
     (["compare", "--objectives", "end"], "--primary-two-step must name a Bezier student of this comparison"),
     (["compare", "--primary-one-step", "Bezier n=2 [1-RF+2-RF] end"], "built from 1-RF teachers only"),

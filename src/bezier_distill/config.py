@@ -476,7 +476,7 @@ class CompareConfig(RunFlags, Common):
 
     def teacher_solver_spec(self) -> SolverSpec:
         """The teachers' solver (``rk4:50``, ``dopri5``, ...); BadInput when it cannot be read."""
-        return parse_solvers(self.teacher_solver, 1)[0]
+        return parse_solvers(self.teacher_solver, 1, flag="--teacher-solver")[0]
 
     def degree_list(self) -> list[int]:
         return [int(d) for d in _items(self.degrees)]

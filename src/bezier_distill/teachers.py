@@ -59,22 +59,21 @@ class Guide:
     teachers: tuple[tuple[int, float], ...] = ((0, 1.0),)
 
 
-def parse_solvers(text: str, count: int) -> list[SolverSpec]:
-    """``"rk4:50"`` for all teachers, or one entry per teacher: ``"rk4:50,dopri5,heun:20"``."""
+def parse_solvers(text: str, count: int, flag: str = "--teacher-solvers") -> list[SolverSpec]:
+    """``"rk4:50"`` for all teachers, or one entry per teacher: ``"rk4:50,dopri5,heun:20"``;
+    ``flag`` names the option in error messages."""
     entries = [e.strip() for e in text.split(",") if e.strip()]
     if len(entries) == 1:
         entries *= count
     if len(entries) != count:
-        raise BadInput(f"--teacher-solvers gives {len(entries)} solvers for {count} teachers")
+        raise BadInput(f"{flag} gives {len(entries)} solvers for {count} teachers")
     specs = []
     for entry in entries:
         method, _, steps = entry.partition(":")
         if method not in SOLVERS:
-            raise BadInput(
-                f"unknown solver {method!r} in --teacher-solvers: choose one of {', '.join(SOLVERS)}"
-            )
+            raise BadInput(f"unknown solver {method!r} in {flag}: choose one of {', '.join(SOLVERS)}")
         if steps and not steps.isdigit():
-            raise BadInput(f"solver steps in --teacher-solvers must be a positive integer, got {steps!r}")
+            raise BadInput(f"solver steps in {flag} must be a positive integer, got {steps!r}")
         specs.append(SolverSpec(method, int(steps) if steps else 50))
     return specs
 
