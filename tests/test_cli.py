@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from bezier_distill.cli import main
 from bezier_distill.couplings import generate_coupling
 from bezier_distill.data import get_distribution
+from bezier_distill.errors import BadInput
 from bezier_distill.models import MLPVelocity, save_pretrained
 from bezier_distill.solvers import SolverSpec
 from bezier_distill.teachers import Teacher, TeacherEnsemble
@@ -176,6 +177,51 @@ def test_config_file_with_override(tmp_path, capsys):
     assert run(capsys, "train", "--config", toml, "--steps", "12", "--out", tmp_path / "r")[0] == 0
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
     assert (cfg["data"], cfg["steps"], cfg["batch_size"]) == ("circles", 12, 32)
+
+
+def test_toml_arrays_stand_for_the_lists_flags_take(tmp_path):
+    from bezier_distill.config import CompareConfig, GuideConfig, load
+
+    toml = tmp_path / "c.toml"
+    toml.write_text('seeds = [0, 1, 2]\ndatasets = ["moons", "spirals"]\nchannels = [16, 32]\n')
+    cfg = load(CompareConfig, str(toml))
+    assert (cfg.seeds, cfg.datasets, cfg.channels) == ("0,1,2", "moons,spirals", "16,32")
+    toml.write_text('guides = ["state", "endpoint"]\nteachers = ["a", "b"]\n')
+    assert (load(GuideConfig, str(toml)).guides, load(GuideConfig, str(toml)).teachers) == (
+        "state;endpoint",
+        "a,b",
+    )
+    for bad in ("seeds = [true]", "seeds = []", "steps = [1, 2]"):
+        toml.write_text(bad + "\n")
+        with pytest.raises(BadInput, match="seeds|steps"):
+            load(CompareConfig, str(toml))
+
+
+def test_help_lists_the_commands_and_imports_no_plotting_or_transport():
+    code = (
+        "import sys, contextlib, io\n"
+        "from bezier_distill.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    codes = [main([]), main(['--help']), main(['compare', '--help']), main(['--version'])]\n"
+        "heavy = [m for m in ('matplotlib', 'ot') if m in sys.modules]\n"
+        "print(codes, heavy, 'reflow' in out.getvalue() and 'usage: bezier-distill' in out.getvalue())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split("\n")[-2] == "[0, 0, 0, 0] [] True", done.stdout + done.stderr
+
+
+def test_every_flag_shows_at_most_one_default_and_never_none():
+    from bezier_distill.cli import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, sub in commands.items():
+        for action in sub._actions:
+            text = action.help or ""
+            assert text.count("(default") <= 1 and "(default: None)" not in text, (name, text)
+    assert "--out" in commands["reflow"].format_help() and "pairs" in next(
+        a.help for a in commands["reflow"]._actions if "--out" in a.option_strings
+    )
 
 
 def test_resume_and_overwrite(tmp_path, capsys):

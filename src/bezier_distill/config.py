@@ -15,8 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
 import torch
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 from .errors import BadInput
 from .interpolants import PATHS
@@ -97,7 +101,7 @@ def parse_widths(text: str) -> list[int]:
 class Common:
     """Flags that every command shares."""
 
-    out: str = opt("runs/out", "output folder (or file, for sample/evaluate)")
+    out: str = opt("runs/out", "output folder")
     seed: int = opt(0, "random seed; every random draw derives from it")
     device: str = opt("cpu", "torch device: cpu, cuda or cuda:N")
     data_dir: str | None = opt(None, "folder of Fashion-MNIST's IDX files (default: the Debian package's)")
@@ -170,6 +174,8 @@ class Solver:
 class TrainConfig(Optim, RunFlags, Common):
     """Train a velocity model: 1-RF on (source, data), or k-RF on stored pairs."""
 
+    out: str = opt("runs/out", "output folder: model/, checkpoint.pt, metrics.jsonl, config.json")
+
     data: str = opt("8gaussians", "target dataset: a name, an image dataset, or a .npy/.csv point file")
     reference: str | None = opt(
         None, "point file of held-out data for --data (then all of --data trains); default: a fifth of it"
@@ -221,6 +227,8 @@ class TrainConfig(Optim, RunFlags, Common):
 class DistillConfig(Optim, RunFlags, Common):
     """Distill a k-RF into a one-step (k = 1) or k-step student from stored pairs."""
 
+    out: str = opt("runs/out", "output folder of the student: model/, checkpoint.pt, metrics.jsonl")
+
     pairs: str | None = opt(None, "pair folder from `reflow` (required)")
     init: str | None = opt(None, "model folder to start from; default: the pairs' teacher")
     k: int = opt(1, "number of student steps (t drawn from {0, 1/k, ...})")
@@ -242,6 +250,8 @@ class DistillConfig(Optim, RunFlags, Common):
 class ReflowConfig(Solver, RunFlags, Common):
     """Generate reflow pairs (z0, teacher ODE(z0)) as resumable shards."""
 
+    out: str = opt("runs/out", "output folder of the pairs: manifest.json and safetensors shards")
+
     model: str | None = opt(None, "teacher model folder (required)")
     source: str | None = opt(None, "source dataset; default: the teacher's training source")
     n_pairs: int = opt(20000, "number of pairs")
@@ -258,6 +268,8 @@ class ReflowConfig(Solver, RunFlags, Common):
 @dataclass(frozen=True)
 class GuideConfig(RunFlags, Common):
     """Generate a guided coupling: Bezier control points whose interior guides come from teachers."""
+
+    out: str = opt("runs/out", "output folder of the coupling: manifest.json and safetensors shards")
 
     teachers: str | None = opt(None, "comma-separated teacher model folders (required); indices from 0")
     teacher_solvers: str = opt("rk4:50", "solver per teacher, e.g. 'rk4:50' or 'rk4:50,dopri5'")
@@ -285,6 +297,8 @@ class GuideConfig(RunFlags, Common):
 @dataclass(frozen=True)
 class BezierConfig(Optim, RunFlags, Common):
     """Bezier Distillation: train a one- or few-step student on a guided coupling."""
+
+    out: str = opt("runs/out", "output folder of the student: model/, checkpoint.pt, metrics.jsonl")
 
     coupling: str | None = opt(None, "guided coupling folder from `guide` (required)")
     init: str | None = opt(None, "model folder to start from; default: the end teacher")
@@ -524,8 +538,35 @@ def _type_ok(value: Any, annotation: Any) -> bool:
     return isinstance(value, annotation)
 
 
+# Keys whose value is a list, written as text on the command line (``--seeds 0,1,2``); a TOML
+# file may give them as arrays instead (``seeds = [0, 1, 2]``). Guides are separated by ';'.
+LIST_KEYS = {
+    "channels": ",",
+    "teachers": ",",
+    "teacher_solvers": ",",
+    "guides": ";",
+    "datasets": ",",
+    "seeds": ",",
+    "degrees": ",",
+    "teacher_sets": ",",
+    "objectives": ",",
+}
+
+
+def _from_array(key: str, value: Any) -> Any:
+    """A TOML array of a list key as the text its flag takes; other values unchanged."""
+    if key not in LIST_KEYS or not isinstance(value, list):
+        return value
+    if not value or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in value):
+        raise BadInput(f"config key {key!r} must be a non-empty array of strings or integers, got {value!r}")
+    return LIST_KEYS[key].join(str(v) for v in value)
+
+
 def load(cls: type, toml_path: str | None = None, overrides: dict[str, Any] | None = None):
-    """Build ``cls`` from an optional TOML file, then ``overrides`` (None values ignored)."""
+    """Build ``cls`` from an optional TOML file, then ``overrides`` (None values ignored).
+
+    In the file, list keys (:data:`LIST_KEYS`) may be arrays or the flag's text.
+    """
     values: dict[str, Any] = {}
     if toml_path is not None:
         path = Path(toml_path)
@@ -537,6 +578,7 @@ def load(cls: type, toml_path: str | None = None, overrides: dict[str, Any] | No
             raise BadInput(f"config file {path} cannot be read ({e})") from None
         except tomllib.TOMLDecodeError as e:
             raise BadInput(f"config file {path} is not valid TOML ({e})") from None
+        values = {k: _from_array(k, v) for k, v in values.items()}
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     hints = typing.get_type_hints(cls)
     for key, value in values.items():

@@ -209,8 +209,9 @@ def generate_coupling(
         i for i in range(manifest["num_shards"]) if str(i) not in manifest["shards"] and i % world == rank
     ]
     bar = tqdm(
-        total=manifest["num_shards"],
-        initial=manifest["num_shards"] - len(todo),
+        total=identity["n_pairs"],
+        initial=sum(int(e["rows"]) for e in manifest["shards"].values()),
+        unit="row",
         desc=manifest["kind"],
         disable=None if (progress and distributed.is_main()) else True,
         dynamic_ncols=True,
@@ -229,7 +230,7 @@ def generate_coupling(
         manifest["seconds"] = round(seconds_before + time.perf_counter() - t_start, 3)
         if main:
             atomic_write_json(out_dir / MANIFEST, manifest)
-        bar.update(1)
+        bar.update(_shard_rows(identity, index))
         if on_shard is not None:
             on_shard(index)
     bar.close()
