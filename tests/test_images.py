@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +142,73 @@ def test_image_arrays_in_npy(tmp_path):
         get_distribution(str(tmp_path / "big.npy"))
     np.save(tmp_path / "points.npy", np.zeros((10, 2), np.float32))  # 2-D arrays stay point sets
     assert get_distribution(str(tmp_path / "points.npy")).image_shape is None
+
+
+@pytest.mark.parametrize(
+    "name, sub, label_bytes", [("cifar10", "cifar-10-batches-bin", 1), ("cifar100", "cifar-100-binary", 2)]
+)
+def test_cifar_in_its_official_binary_format(tmp_path, name, sub, label_bytes):
+    rng = np.random.default_rng(2)
+    folder = tmp_path / sub
+    folder.mkdir()
+    files = (
+        [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]
+        if name == "cifar10"
+        else ["train.bin", "test.bin"]
+    )
+    written = {}
+    for f in files:
+        n = 3
+        pixels = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+        labels = rng.integers(0, 10 if name == "cifar10" else 100, (n, label_bytes), dtype=np.uint8)
+        (folder / f).write_bytes(np.concatenate([labels, pixels.reshape(n, -1)], axis=1).tobytes())
+        written[f] = (pixels, labels[:, -1])
+    images = load_images(name, str(tmp_path))  # the parent folder or the batches folder itself
+    assert images.shape == (3, 32, 32) and images.train.shape[0] == 3 * (len(files) - 1)
+    pixels, labels = written[files[-1]]
+    assert torch.equal(images.test_labels, torch.from_numpy(labels.astype(np.int64)))
+    assert torch.allclose(images.test, torch.from_numpy(pixels.astype(np.float32) / 127.5 - 1))
+    pixels, labels = written[files[0]]
+    assert torch.allclose(images.train[:3], torch.from_numpy(pixels.astype(np.float32) / 127.5 - 1))
+    assert torch.equal(images.train_labels[:3], torch.from_numpy(labels.astype(np.int64)))
+    assert load_images(name, str(folder)).train.shape == images.train.shape
+    broken = tmp_path / "broken"
+    shutil.copytree(folder, broken)
+    (broken / files[0]).write_bytes(b"\0" * 100)
+    with pytest.raises(BadInput, match="whole number"):
+        load_images(name, str(broken))
+    with pytest.raises(BadInput, match="needs --data-dir"):
+        load_images(name)
+
+
+def test_a_class_folder_tree_keeps_its_labels(tmp_path):
+    rng = np.random.default_rng(3)
+    for name in ["cat", "dog", "emu"]:
+        (tmp_path / name).mkdir()
+        for i in range(5):
+            Image.fromarray(rng.integers(0, 256, (4, 4), dtype=np.uint8)).save(tmp_path / name / f"{i}.png")
+    images = load_images(str(tmp_path))
+    assert (
+        sorted(torch.cat([images.train_labels, images.test_labels]).tolist()) == [0] * 5 + [1] * 5 + [2] * 5
+    )
+    assert len(images.test_labels.unique()) == 3  # the held-out fifth is stratified by class
+    only_dogs = load_images(f"{tmp_path}:class=1")
+    assert set(only_dogs.train_labels.tolist()) == {1} and len(only_dogs.train) + len(only_dogs.test) == 5
+
+
+def test_images_and_labels_in_npz(tmp_path):
+    x = np.random.default_rng(4).integers(0, 256, (10, 6, 6), dtype=np.uint8)
+    np.savez(tmp_path / "set.npz", images=x, labels=np.arange(10) % 2)
+    images = load_images(str(tmp_path / "set.npz"))
+    assert images.shape == (1, 6, 6) and set(images.train_labels.tolist()) == {0, 1}
+    d = get_distribution(str(tmp_path / "set.npz"))
+    assert d.image_shape == (1, 6, 6) and len(d.points) + len(d.test) == 10
+    np.savez(tmp_path / "bad.npz", pixels=x)
+    with pytest.raises(BadInput, match="'images' or 'x'"):
+        load_images(str(tmp_path / "bad.npz"))
+    np.savez(tmp_path / "badlabels.npz", x=x, y=np.zeros(3, np.int64))
+    with pytest.raises(BadInput, match="one per image"):
+        load_images(str(tmp_path / "badlabels.npz"))
 
 
 # ---------------------------------------------------------------- UNet

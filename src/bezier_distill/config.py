@@ -104,7 +104,11 @@ class Common:
     out: str = opt("runs/out", "output folder")
     seed: int = opt(0, "random seed; every random draw derives from it")
     device: str = opt("cpu", "torch device: cpu, cuda or cuda:N")
-    data_dir: str | None = opt(None, "folder of Fashion-MNIST's IDX files (default: the Debian package's)")
+    data_dir: str | None = opt(
+        None,
+        "folder of Fashion-MNIST's IDX files (default: the Debian package's) or of CIFAR's binary "
+        "batches (cifar-10-batches-bin, cifar-100-binary)",
+    )
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,18 @@ Built-in names (:data:`IMAGE_DATASETS`):
 * ``fashion``: Fashion-MNIST (60,000 + 10,000), 1 x 28 x 28, read from its IDX files in
   ``--data-dir``, by default where the Debian package ``dataset-fashion-mnist`` installs them.
 
-Users' own data: a folder of PNG/JPEG files, or an ``.npy`` array of shape ``(N, H, W)``,
-``(N, C, H, W)`` or ``(N, H, W, C)`` (uint8 in [0, 255], or floats in [0, 1] or [-1, 1]).
+Standard formats, read from ``--data-dir``:
+
+* ``cifar10``, ``cifar100``: CIFAR in its official binary version (``cifar-10-batches-bin``:
+  ``data_batch_1.bin`` ... ``data_batch_5.bin`` and ``test_batch.bin``, records of one label
+  byte and 3 x 32 x 32 pixel bytes; ``cifar-100-binary``: ``train.bin`` and ``test.bin``, a
+  coarse and a fine label byte per record, the fine one kept). No pickle is read.
+
+Users' own data: a folder of PNG/JPEG files (with one subfolder per class, the labels are the
+subfolders' indices in sorted order), an ``.npy`` array of shape ``(N, H, W)``,
+``(N, C, H, W)`` or ``(N, H, W, C)`` (uint8 in [0, 255], or floats in [0, 1] or [-1, 1]), or an
+``.npz`` file holding such an array under ``images`` (or ``x``) and optionally integer labels
+under ``labels`` (or ``y``).
 
 A spec may carry options after the name, separated by ``:``::
 
@@ -40,6 +50,11 @@ from ..resources import check_fits
 
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 IMAGE_DATASETS = ("digits", "mnist", "fashion")
+# name -> (folder inside --data-dir, training files, test file, label bytes per record)
+CIFAR = {
+    "cifar10": ("cifar-10-batches-bin", [f"data_batch_{i}.bin" for i in range(1, 6)], "test_batch.bin", 1),
+    "cifar100": ("cifar-100-binary", ["train.bin"], "test.bin", 2),
+}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 OPTIONS = ("size", "class")
 
@@ -74,10 +89,12 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
 def is_image_spec(spec: str) -> bool:
     """Whether ``spec`` names an image dataset (a built-in, an image folder or an image .npy)."""
     name, _ = parse_spec(spec) if ":" in spec and "=" in spec else (spec, {})
-    if name in IMAGE_DATASETS:
+    if name in IMAGE_DATASETS or name in CIFAR:
         return True
     path = Path(name)
     if path.is_dir():
+        return True
+    if name.lower().endswith(".npz"):
         return True
     if name.lower().endswith(".npy") and path.is_file():
         try:
@@ -151,15 +168,19 @@ def _load_base(name: str, data_dir: str | None) -> ImageSet:
         return _split_fifth(images, torch.from_numpy(y).long(), name)
     if name == "fashion":
         return _load_fashion(Path(data_dir) if data_dir else FASHION_DIR)
+    if name in CIFAR:
+        return _load_cifar(name, data_dir)
     path = Path(name)
     if path.is_dir():
         return _split_fifth(*_read_folder(path), None)
     if name.lower().endswith(".npy"):
-        images = _read_npy_images(path)
+        images = _to_unit(_read_array(path), path)
         return _split_fifth(images, torch.full((images.shape[0],), -1, dtype=torch.long), None)
+    if name.lower().endswith(".npz"):
+        return _split_fifth(*_read_npz(path), None)
     raise BadInput(
-        f"unknown image dataset {name!r}: choose one of {', '.join(IMAGE_DATASETS)}, "
-        "a folder of PNG/JPEG images or an .npy image array"
+        f"unknown image dataset {name!r}: choose one of {', '.join(IMAGE_DATASETS + tuple(CIFAR))}, "
+        "a folder of PNG/JPEG images, an .npy image array or an .npz file"
     )
 
 
@@ -216,12 +237,46 @@ def _load_fashion(folder: Path) -> ImageSet:
     return ImageSet(to_x(xtr), to_x(xte), to_y(ytr), to_y(yte), "fashion")
 
 
+def _load_cifar(name: str, data_dir: str | None) -> ImageSet:
+    """CIFAR-10/100 from the official binary batches in ``data_dir`` (or its CIFAR subfolder)."""
+    sub, train_files, test_file, label_bytes = CIFAR[name]
+    if data_dir is None:
+        raise BadInput(f"dataset {name!r} needs --data-dir: the folder {sub} of the official binary version")
+    folder = Path(data_dir)
+    if (folder / sub).is_dir():
+        folder = folder / sub
+    missing = [f for f in [*train_files, test_file] if not (folder / f).is_file()]
+    if missing:
+        raise BadInput(f"{name} not found in {folder}: it lacks {', '.join(missing)} ({sub}, binary version)")
+    record = label_bytes + 3 * 32 * 32
+
+    def read(files: list[str]) -> tuple[Tensor, Tensor]:
+        parts = []
+        for f in files:
+            data = np.fromfile(folder / f, dtype=np.uint8)
+            if data.size == 0 or data.size % record:
+                raise BadInput(
+                    f"CIFAR file {folder / f} holds {data.size} bytes, not a whole number of "
+                    f"{record}-byte records"
+                )
+            parts.append(data.reshape(-1, record))
+        rows = np.concatenate(parts)
+        images = torch.from_numpy(rows[:, label_bytes:].reshape(-1, 3, 32, 32).astype(np.float32) / 127.5 - 1)
+        return images, torch.from_numpy(rows[:, label_bytes - 1].astype(np.int64))
+
+    (xtr, ytr), (xte, yte) = read(train_files), read([test_file])
+    return ImageSet(xtr, xte, ytr, yte, None)
+
+
 def _read_folder(folder: Path) -> tuple[Tensor, Tensor]:
+    """Every image under ``folder``; labelled by class subfolder when every image is in one."""
     from PIL import Image, UnidentifiedImageError
 
     files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not files:
         raise BadInput(f"image folder {folder} holds no .png/.jpg/.jpeg files")
+    classes = sorted({f.relative_to(folder).parts[0] for f in files if len(f.relative_to(folder).parts) > 1})
+    by_class = all(len(f.relative_to(folder).parts) > 1 for f in files)
     arrays = []
     for f in files:
         try:
@@ -242,18 +297,48 @@ def _read_folder(folder: Path) -> tuple[Tensor, Tensor]:
     if all((a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all() for a in arrays):
         x = x[..., :1]
     images = torch.from_numpy(x.transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
-    return images, torch.full((len(files),), -1, dtype=torch.long)
+    if not by_class:
+        return images, torch.full((len(files),), -1, dtype=torch.long)
+    index = {c: i for i, c in enumerate(classes)}
+    return images, torch.tensor([index[f.relative_to(folder).parts[0]] for f in files])
 
 
 def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
-def _read_npy_images(path: Path) -> Tensor:
+def _read_array(path: Path) -> np.ndarray:
     try:
-        a = np.load(path, allow_pickle=False)
+        return np.load(path, allow_pickle=False)
     except Exception as e:
         raise BadInput(f"cannot read image array {path}: {e}") from None
+
+
+def _read_npz(path: Path) -> tuple[Tensor, Tensor]:
+    """Images (under ``images`` or ``x``) and labels (``labels`` or ``y``, optional) of an .npz."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except Exception as e:
+        raise BadInput(f"cannot read image archive {path}: {_first_line(e)}") from None
+    image_key = next((k for k in ("images", "x") if k in arrays), None)
+    if image_key is None:
+        raise BadInput(f"image archive {path} holds {sorted(arrays)}: put the images under 'images' or 'x'")
+    images = _to_unit(arrays[image_key], path)
+    label_key = next((k for k in ("labels", "y") if k in arrays), None)
+    if label_key is None:
+        return images, torch.full((images.shape[0],), -1, dtype=torch.long)
+    labels = arrays[label_key]
+    if labels.shape != (images.shape[0],) or labels.dtype.kind not in "iu":
+        raise BadInput(
+            f"labels {label_key!r} in {path} have shape {labels.shape} and type {labels.dtype}: "
+            f"expected {images.shape[0]} integers, one per image"
+        )
+    return images, torch.from_numpy(labels.astype(np.int64))
+
+
+def _to_unit(a: np.ndarray, path: Path) -> Tensor:
+    """An image array of any accepted layout and range as ``(N, C, H, W)`` floats in [0, 1]."""
     if a.ndim not in (3, 4):
         raise BadInput(
             f"image array {path} has shape {a.shape}: expected (N, H, W), (N, C, H, W) or (N, H, W, C)"
