@@ -224,6 +224,36 @@ def test_every_flag_shows_at_most_one_default_and_never_none():
     )
 
 
+def test_a_model_folder_carries_its_provenance_and_evaluates_after_a_move(tmp_path, capsys, monkeypatch):
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir(), elsewhere.mkdir()
+    monkeypatch.chdir(work)  # relative paths, as a user types them
+    np.save("pts.npy", np.random.default_rng(0).normal(size=(500, 2)).astype(np.float32))
+    assert run(capsys, "train", "--data", "pts.npy", "--out", "rf1", *FAST)[0] == 0
+    reflow = ["reflow", "--model", "rf1", "--out", "pairs", "--n-pairs", "200", "--solver-steps", "4"]
+    assert run(capsys, *reflow)[0] == 0
+    assert (
+        run(capsys, "distill", "--pairs", "pairs", "--out", "d1", "--steps", "20", "--batch-size", "32")[0]
+        == 0
+    )
+    rf1 = json.loads(Path("rf1/model/config.json").read_text())["provenance"]
+    assert rf1["data"] == str(work / "pts.npy") and len(rf1["sha256"]["data"]) == 64
+    student = json.loads(Path("d1/model/config.json").read_text())["provenance"]
+    assert student["coupling"] == str(work / "pairs") and student["teacher"] == str(work / "rf1" / "model")
+    assert (
+        student["teachers"][0]["sha256"]
+        == json.loads(Path("pairs/manifest.json").read_text())["teachers"][0]["sha256"]
+    )
+    assert student["data"] == str(work / "pts.npy") and len(student["coupling_digest"]) > 0
+    shutil.copytree("d1/model", elsewhere / "student")
+    monkeypatch.chdir(elsewhere)
+    code, out, err = run(
+        capsys, "evaluate", "--model", "student", "--n", "200", "--solver", "euler", "--solver-steps", "1"
+    )
+    assert code == 0, err
+    assert "distill error" in out  # the teacher was found through the recorded provenance
+
+
 def test_resume_and_overwrite(tmp_path, capsys):
     out = tmp_path / "r"
     args = ["train", "--out", out, *FAST]

@@ -130,16 +130,25 @@ def _world(root: Path) -> None:
     shutil.copytree(root / "run" / "model", root / "m_typelist")
     cfg = json.loads((root / "m_typelist" / "config.json").read_text())
     (root / "m_typelist" / "config.json").write_text(json.dumps(cfg | {"type": ["mlp"]}))
+    shutil.copytree(root / "run" / "model", root / "m_provlist")
+    (root / "m_provlist" / "config.json").write_text(json.dumps(cfg | {"provenance": ["pts.npy"]}))
     nan_model = MLPVelocity(dim=2, hidden=8, layers=1)
     with torch.no_grad():
         nan_model.net[0].weight[0, 0] = float("nan")
     save_pretrained(nan_model, root / "m_nan")
 
-    # run configs: a list, pairs: 5, and a provenance cycle (its pairs were made by itself)
+    # run configs: a list, pairs: 5, and a provenance cycle (its pairs were made by itself), beside
+    # model folders that record no provenance of their own (as older versions made them)
+    def _without_provenance(folder: Path) -> None:
+        shutil.copytree(root / "run" / "model", folder)
+        config = json.loads((folder / "config.json").read_text())
+        config.pop("provenance")
+        (folder / "config.json").write_text(json.dumps(config))
+
     for name, config in {"r_list": [], "r_pairs5": {"out": "r_pairs5", "seed": 0, "pairs": 5}}.items():
-        shutil.copytree(root / "run" / "model", root / name / "model")
+        _without_provenance(root / name / "model")
         (root / name / "config.json").write_text(json.dumps(config))
-    shutil.copytree(root / "run" / "model", root / "r_cycle" / "model")
+    _without_provenance(root / "r_cycle" / "model")
     shutil.copytree(root / "pairs", root / "p_cycle")
     (root / "r_cycle" / "config.json").write_text(
         json.dumps({"out": "r_cycle", "seed": 0, "pairs": str(root / "p_cycle")})
@@ -201,6 +210,7 @@ SAFETY = [
     (["bezier", "--coupling", "p_noz1"], "coupling shard p_noz1/shard_00001.safetensors has no 'z1' tensor"),
     (["train", "--pairs", "p_mixed"], "holds rows of shape (3,) (degree 1), but the shards before it hold"),
     (["sample", "--model", "m_typelist"], "field 'type' must be a string"),
+    (["sample", "--model", "m_provlist"], "field 'provenance' must be an object"),
     (["sample", "--model", "m_nan"], "hold NaN or Inf"),
     (["sample", "--model", "r_list"], "run config r_list/config.json must be a JSON object"),
     (["train", "--out", "r_list", "--resume"], "run config r_list/config.json must be a JSON object"),

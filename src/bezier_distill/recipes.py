@@ -49,7 +49,7 @@ from .evaluation import (
     solver_error,
     source_draw,
 )
-from .models import build_model, from_pretrained, resolve_model_dir
+from .models import build_model, from_pretrained, model_provenance, resolve_model_dir
 from .objectives import (
     bezier_objective,
     bezier_time,
@@ -67,6 +67,7 @@ from .storage import (
     check_out_file,
     claim_out_dir,
     json_bytes,
+    sha256_file,
     write_out_file,
 )
 from .teachers import Teacher, TeacherEnsemble, parse_guides, parse_solvers
@@ -130,14 +131,58 @@ def _check_resumable(cfg, old: dict, current: dict, model: nn.Module | None) -> 
         )
 
 
+def _resolved(spec: str | None) -> str | None:
+    """A dataset spec or folder with its path made absolute (options after ``:`` kept)."""
+    if spec is None:
+        return None
+    name, sep, options = str(spec).partition(":")
+    return str(Path(name).resolve()) + sep + options if name and Path(name).exists() else spec
+
+
+def _data_origin(cfg) -> dict:
+    """The provenance of a 1-RF: its source, data and reference, resolved, with file hashes."""
+    found = {
+        "source": _resolved(cfg.source),
+        "data": _resolved(cfg.data),
+        "reference": _resolved(cfg.reference),
+    }
+    found = {k: v for k, v in found.items() if v is not None}
+    files = {k: v.partition(":")[0] for k, v in found.items()}
+    hashes = {k: sha256_file(f) for k, f in files.items() if Path(f).is_file()}
+    return found | ({"sha256": hashes} if hashes else {})
+
+
+def _coupling_origin(coupling: CouplingDataset) -> dict:
+    """The provenance of a model trained on ``coupling``: the coupling and its teachers by
+    resolved path and hash, and the source and data of the end teacher's own chain."""
+    teachers = [
+        {"path": str(Path(t["path"]).resolve()), "sha256": t["sha256"]} for t in coupling.manifest["teachers"]
+    ]
+    end = teachers[coupling.manifest.get("end_teacher", 0)]["path"]
+    upstream = provenance(end)
+    return {
+        **{k: upstream[k] for k in ("source", "data", "reference") if upstream.get(k) is not None},
+        "coupling": str(coupling.folder.resolve()),
+        "coupling_digest": coupling.digest,
+        "teachers": teachers,
+        "teacher": end,
+    }
+
+
 def provenance(model_dir: str | Path, _seen: frozenset = frozenset()) -> dict:
     """Where a model comes from, traced through coupling folders to the 1-RF run.
 
     Returns the ``source``, ``data`` (and ``reference``, when one was given) of the 1-RF run,
     and for a model trained on a coupling the ``teacher`` folder whose ODE solution it
-    learned (the coupling's end teacher); empty when the model folder has no run config
-    beside it (e.g. a model folder copied on its own).
+    learned (the coupling's end teacher). A model folder that records its provenance (every
+    model this version trains) answers from it, wherever it was copied; an older one from the
+    run config beside it; empty when there is neither.
     """
+    recorded = model_provenance(model_dir)
+    if recorded:
+        return {
+            k: recorded[k] for k in ("source", "data", "reference", "teacher") if recorded.get(k) is not None
+        }
     run_dir = resolve_model_dir(model_dir).parent
     config_path = run_dir / "config.json"
     if not config_path.is_file():
@@ -180,10 +225,18 @@ def _student(folder: str, init: str | None, allow_changed: bool) -> tuple[Coupli
 
 
 def _fit(
-    cfg, model: nn.Module, loss_fn, *, progress: bool, desc: str, purpose: str, inputs: dict | None = None
+    cfg,
+    model: nn.Module,
+    loss_fn,
+    *,
+    progress: bool,
+    desc: str,
+    purpose: str,
+    origin: dict,
+    inputs: dict | None = None,
 ) -> nn.Module:
     """Start (or resume) the run in ``cfg.out`` and train ``model`` there with ``loss_fn``, its
-    batches drawn from the stream ``purpose``.
+    batches drawn from the stream ``purpose``; ``origin`` is the provenance the saved model records.
 
     A batch that cannot fit is refused before the run folder is touched.
     """
@@ -202,6 +255,7 @@ def _fit(
         progress=progress,
         desc=desc,
         purpose=purpose,
+        provenance=origin,
     )
 
 
@@ -252,7 +306,10 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
         return velocity_matching(model, x0, x1, t, loss=cfg.loss, path=cfg.path)
 
     desc = "k-RF" if cfg.pairs else "1-RF"
-    return _fit(cfg, model, loss_fn, progress=progress, desc=desc, purpose=purpose, inputs=inputs)
+    origin = _coupling_origin(pairs) if cfg.pairs else _data_origin(cfg)
+    return _fit(
+        cfg, model, loss_fn, progress=progress, desc=desc, purpose=purpose, origin=origin, inputs=inputs
+    )
 
 
 def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
@@ -268,8 +325,9 @@ def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
         )
 
     purpose = f"train/distill@{pairs.digest}"
+    desc, origin = f"distill k={cfg.k}", _coupling_origin(pairs)
     return _fit(
-        cfg, model, loss_fn, progress=progress, desc=f"distill k={cfg.k}", purpose=purpose, inputs=inputs
+        cfg, model, loss_fn, progress=progress, desc=desc, purpose=purpose, origin=origin, inputs=inputs
     )
 
 
@@ -322,8 +380,10 @@ def run_bezier(cfg: BezierConfig, *, progress: bool = True) -> nn.Module:
         return bezier_objective(model, points, t.to(device), cfg.objective, k=cfg.k, loss=cfg.loss)
 
     desc = f"bezier n={coupling.degree} {cfg.objective}"
-    purpose = f"train/bezier@{coupling.digest}"
-    return _fit(cfg, model, loss_fn, progress=progress, desc=desc, purpose=purpose, inputs=inputs)
+    purpose, origin = f"train/bezier@{coupling.digest}", _coupling_origin(coupling)
+    return _fit(
+        cfg, model, loss_fn, progress=progress, desc=desc, purpose=purpose, origin=origin, inputs=inputs
+    )
 
 
 def _sources(cfg, model_dir: str) -> dict:

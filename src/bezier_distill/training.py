@@ -212,6 +212,7 @@ def train(
     progress: bool = True,
     desc: str = "train",
     purpose: str = "train",
+    provenance: dict | None = None,
 ) -> nn.Module:
     """Train ``model`` in place and return its EMA copy (saved to ``out_dir/model``).
 
@@ -221,7 +222,8 @@ def train(
     rank's slice under torchrun). Recipes name the purpose after the stage and its
     coupling (``train/distill@<digest>``), so no two stages draw the same batches. With
     ``resume=True`` the state in ``out_dir/checkpoint.pt`` is restored and
-    training continues from the step after it.
+    training continues from the step after it. ``provenance`` goes into the saved model's
+    ``config.json`` (see :func:`~bezier_distill.models.save_pretrained`).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -317,6 +319,6 @@ def train(
                 out_dir / "distributed.json", {"world_size": len(digests), "param_sha256": digests}
             )
     if main:
-        save_pretrained(ema, out_dir / "model")
+        save_pretrained(ema, out_dir / "model", provenance=provenance)
     distributed.barrier()
     return ema

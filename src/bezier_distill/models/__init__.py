@@ -31,6 +31,7 @@ MODELS: dict[str, type[nn.Module]] = {m.kind: m for m in (MLPVelocity, UNetVeloc
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 HASH_KEY = "weights_sha256"
+PROVENANCE_KEY = "provenance"
 
 
 def build_model(kind: str, **config) -> nn.Module:
@@ -60,15 +61,36 @@ def _min_parameters(kind: str, config: dict) -> int:
         return 0
 
 
-def save_pretrained(model: nn.Module, folder: str | Path) -> None:
-    """Write ``config.json`` (with the weights' SHA-256) and ``model.safetensors`` into ``folder``."""
+def save_pretrained(model: nn.Module, folder: str | Path, *, provenance: dict | None = None) -> None:
+    """Write ``config.json`` (with the weights' SHA-256) and ``model.safetensors`` into ``folder``.
+
+    ``provenance`` (where the model comes from: resolved paths and hashes of its data, coupling
+    and teachers) is stored in ``config.json`` under ``provenance``, so a copied model folder
+    still says where it comes from.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     data = save(state)
     atomic_write_bytes(folder / WEIGHTS_NAME, data)
     config = {"type": model.kind, **model.config, HASH_KEY: hashlib.sha256(data).hexdigest()}
+    if provenance:
+        config[PROVENANCE_KEY] = provenance
     atomic_write_json(folder / CONFIG_NAME, config)
+
+
+def model_provenance(folder: str | Path) -> dict:
+    """The ``provenance`` recorded in a model folder's ``config.json`` (empty when there is none)."""
+    path = resolve_model_dir(folder) / CONFIG_NAME
+    if not path.is_file():
+        return {}
+    config = check_fields(
+        read_json(path, what="model config"),
+        {PROVENANCE_KEY: dict},
+        f"model config {path}",
+        optional=(PROVENANCE_KEY,),
+    )
+    return dict(config.get(PROVENANCE_KEY) or {})
 
 
 def resolve_model_dir(folder: str | Path) -> Path:
@@ -86,8 +108,16 @@ def from_pretrained(folder: str | Path, *, device: str = "cpu") -> nn.Module:
     folder = resolve_model_dir(folder)
     where = f"model config {folder / CONFIG_NAME}"
     config = read_json(folder / CONFIG_NAME, what="model config")
-    config = dict(check_fields(config, {"type": str, HASH_KEY: str}, where, optional=(HASH_KEY,)))
+    config = dict(
+        check_fields(
+            config,
+            {"type": str, HASH_KEY: str, PROVENANCE_KEY: dict},
+            where,
+            optional=(HASH_KEY, PROVENANCE_KEY),
+        )
+    )
     recorded = config.pop(HASH_KEY, None)
+    config.pop(PROVENANCE_KEY, None)
     model = build_model(config.pop("type"), **config)
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
