@@ -277,7 +277,50 @@ def _layout(points: Tensor) -> str:
     return f"rows of shape {tuple(points.shape[2:])} (degree {points.shape[0] - 1})"
 
 
-class CouplingDataset:
+class Coupling:
+    """Control points ``(n + 1, N, *D)`` held in memory: ``points[0] = z0``, ``points[-1] = z1``
+    and, for a guided coupling, the guides between (degree ``n``; ``n = 1`` is reflow pairs)."""
+
+    def __init__(self, points: Tensor) -> None:
+        if points.dim() < 3 or points.shape[0] < 2:
+            raise BadInput(
+                f"coupling points must have shape (n + 1, N, *D) with n >= 1, got {tuple(points.shape)}"
+            )
+        self.points = points
+
+    @property
+    def degree(self) -> int:
+        return self.points.shape[0] - 1
+
+    @property
+    def data_shape(self) -> tuple[int, ...]:
+        return tuple(self.points.shape[2:])
+
+    def __len__(self) -> int:
+        return self.points.shape[1]
+
+    def sample_points(self, batch: int, generator: torch.Generator) -> Tensor:
+        """Control points of ``batch`` stored samples (with replacement): ``(n + 1, batch, *D)``."""
+        return self.points[:, torch.randint(0, len(self), (batch,), generator=generator)]
+
+    def sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        """A batch of ``(z0, z1)`` pairs, each ``(batch, *D)``."""
+        points = self.sample_points(batch, generator)
+        return points[0], points[-1]
+
+
+@torch.no_grad()
+def sample_coupling(maker: Maker, z0: Tensor, *, batch: int | None = None) -> Coupling:
+    """A coupling made in memory from the source draws ``z0 (N, *D)`` (``batch`` rows per call of
+    ``maker``, all at once by default); :func:`generate_coupling` stores one in a folder instead."""
+    parts = []
+    for rows in z0.split(batch or len(z0)):
+        made, _ = maker(rows)
+        parts.append(_shard_points({"z0": rows, **made}, Path("(in memory)"), len(rows)))
+    return Coupling(torch.cat(parts, dim=1))
+
+
+class CouplingDataset(Coupling):
     """A verified stored coupling held in memory.
 
     ``points`` has shape ``(n + 1, N, *D)``: ``points[0] = z0``, ``points[-1] = z1``
@@ -338,14 +381,6 @@ class CouplingDataset:
         return entry["path"]
 
     @property
-    def degree(self) -> int:
-        return self.points.shape[0] - 1
-
-    @property
-    def data_shape(self) -> tuple[int, ...]:
-        return tuple(self.points.shape[2:])
-
-    @property
     def digest(self) -> str:
         """A short hash of the coupling's contents (its shards' checksums): names its training streams."""
         return digest([entry["sha256"] for entry in self.manifest["shards"].values()])
@@ -355,15 +390,3 @@ class CouplingDataset:
         """Folder of the model that produced ``z1`` (the default model to fine-tune from)."""
         teachers = self.manifest["teachers"]
         return teachers[self.manifest.get("end_teacher", 0)]["path"]
-
-    def __len__(self) -> int:
-        return self.points.shape[1]
-
-    def sample_points(self, batch: int, generator: torch.Generator) -> Tensor:
-        """Control points of ``batch`` stored samples (with replacement): ``(n + 1, batch, *D)``."""
-        return self.points[:, torch.randint(0, len(self), (batch,), generator=generator)]
-
-    def sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        """A batch of ``(z0, z1)`` pairs, each ``(batch, *D)``."""
-        points = self.sample_points(batch, generator)
-        return points[0], points[-1]

@@ -18,18 +18,21 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from .adapters import Velocity
 from .bezier import through_points_to_control
 from .errors import BadInput
-from .models import from_pretrained, model_fingerprint, resolve_model_dir
+from .models import MODELS, from_pretrained, model_fingerprint, parameters_sha256, resolve_model_dir
 from .solvers import SOLVERS, SolverSpec, solve_to_times
 
 GUIDE_KINDS = ("endpoint", "state", "onestep")
+DEFAULT_SOLVER = SolverSpec("rk4", 50)
 GUIDE_AS = ("control", "through")
 
 
@@ -46,6 +49,25 @@ class Teacher:
     def load(cls, folder: str | Path, solver: SolverSpec, *, device: str = "cpu") -> Teacher:
         path = str(resolve_model_dir(folder).resolve())
         return cls(path, model_fingerprint(path), solver, from_pretrained(path, device=device))
+
+    @classmethod
+    def from_module(
+        cls,
+        model: nn.Module | Callable,
+        solver: SolverSpec = DEFAULT_SOLVER,
+        *,
+        name: str = "in-memory",
+        **options,
+    ) -> Teacher:
+        """A teacher from any model or function ``v(x, t)``, kept in memory.
+
+        ``options`` adapt another convention (``order="tx"``, ``predicts="noise"`` or ``"data"``,
+        ``scalar_time``, ``data_shape``; see :class:`~bezier_distill.adapters.Velocity`); a model
+        of this project is used as it is. ``name`` stands in for the folder in descriptions.
+        """
+        ours = not options and getattr(model, "kind", None) in MODELS
+        velocity = model if ours else Velocity(model, **options)
+        return cls(name, parameters_sha256(velocity), solver, velocity.eval())
 
     def describe(self) -> dict:
         return {"path": self.path, "sha256": self.sha256, "solver": asdict(self.solver)}
@@ -153,7 +175,9 @@ class TeacherEnsemble:
             )
         if not 0 <= end_teacher < len(teachers):
             raise BadInput(f"--end-teacher {end_teacher} is not one of the {len(teachers)} teachers")
-        shapes = {tuple(t.model.data_shape) for t in teachers}
+        shapes = {
+            tuple(t.model.data_shape) for t in teachers if getattr(t.model, "data_shape", None) is not None
+        }
         if len(shapes) > 1:
             raise BadInput(f"teachers disagree on the data shape: {sorted(shapes)}")
         self.teachers, self.degree, self.guides = teachers, degree, guides
@@ -161,7 +185,11 @@ class TeacherEnsemble:
 
     @property
     def data_shape(self) -> tuple[int, ...]:
-        return tuple(self.teachers[0].model.data_shape)
+        """The data shape the teachers state (in-memory ones may not: pass ``data_shape=``)."""
+        for t in self.teachers:
+            if getattr(t.model, "data_shape", None) is not None:
+                return tuple(t.model.data_shape)
+        raise BadInput("no teacher states its data shape: pass data_shape= to Teacher.from_module")
 
     def identity(self) -> dict:
         """What determines the control points (recorded in the coupling manifest)."""

@@ -13,7 +13,6 @@ and ETA, and ``metrics.jsonl``.
 from __future__ import annotations
 
 import copy
-import hashlib
 import io
 import json
 import math
@@ -28,7 +27,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .errors import BadInput
-from .models import save_pretrained
+from .models import MODELS, parameters_sha256, save_module, save_pretrained
 from .seeding import stream
 from .storage import atomic_write_bytes, atomic_write_json, check_fields
 
@@ -168,8 +167,8 @@ def check_batch_fits(
     model.zero_grad(set_to_none=True)
 
 
-def _kept(step: int, path: Path) -> str:
-    if step:
+def _kept(step: int, path: Path | None) -> str:
+    if step and path is not None:
         return f"the last good checkpoint: step {step} is kept in {path}"
     return "no checkpoint was saved yet"
 
@@ -194,18 +193,11 @@ def run_seconds(out_dir: str | Path) -> float:
     return float(json.loads(lines[-1])["seconds"]) if lines else 0.0
 
 
-def _params_sha256(model: nn.Module) -> str:
-    h = hashlib.sha256()
-    for p in model.parameters():
-        h.update(p.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
 def train(
     model: nn.Module,
     loss_fn: Callable[[nn.Module, torch.Generator, slice], Tensor],
     settings: TrainSettings,
-    out_dir: str | Path,
+    out_dir: str | Path | None = None,
     *,
     resume: bool = False,
     device: str = "cpu",
@@ -214,7 +206,12 @@ def train(
     purpose: str = "train",
     provenance: dict | None = None,
 ) -> nn.Module:
-    """Train ``model`` in place and return its EMA copy (saved to ``out_dir/model``).
+    """Train ``model`` in place and return its EMA copy (saved to ``out_dir/model`` when given).
+
+    ``model`` is any ``nn.Module`` taking ``(x, t)``. Without ``out_dir`` nothing is written:
+    no checkpoint, metrics log or saved model (and nothing to resume). A model of this
+    project is saved with :func:`~bezier_distill.models.save_pretrained`; any other module
+    as plain safetensors and a ``config.json`` with its class and its ``config`` attribute.
 
     ``loss_fn(model, generator, part)`` draws the global batch from ``generator``
     (all its randomness; the stream ``purpose`` keyed by the seed and the step) and
@@ -225,15 +222,17 @@ def train(
     training continues from the step after it. ``provenance`` goes into the saved model's
     ``config.json`` (see :func:`~bezier_distill.models.save_pretrained`).
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    writes = out_dir is not None
+    out_dir = Path(out_dir) if writes else None
+    if writes:
+        out_dir.mkdir(parents=True, exist_ok=True)
     main = distributed.is_main()
-    ckpt_path, metrics_path = out_dir / CHECKPOINT, out_dir / METRICS
+    ckpt_path, metrics_path = (out_dir / CHECKPOINT, out_dir / METRICS) if writes else (None, None)
     model.to(device).train()
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     start, seconds_before = 0, 0.0
-    if resume and ckpt_path.is_file():
+    if resume and writes and ckpt_path.is_file():
         state = _load_checkpoint(ckpt_path)
         try:
             model.load_state_dict(state["model"])
@@ -245,7 +244,7 @@ def train(
         start, seconds_before = int(state["step"]), float(state["seconds"])
         if main:
             _trim_metrics(metrics_path, start)
-    elif main and metrics_path.exists():
+    elif main and writes and metrics_path.exists():
         metrics_path.unlink()
     distributed.barrier()
     net = model
@@ -267,7 +266,7 @@ def train(
     )
     t_start = time.perf_counter()
     last_saved = start
-    log = open(metrics_path, "a") if main else None  # noqa: SIM115 - closed below
+    log = open(metrics_path, "a") if main and writes else None  # noqa: SIM115 - closed below
     try:
         for step in range(start + 1, settings.steps + 1):
             for group in optimizer.param_groups:
@@ -305,7 +304,7 @@ def train(
                         f"(lower --lr or raise --warmup); {_kept(last_saved, ckpt_path)}"
                     )
                 seconds = seconds_before + time.perf_counter() - t_start
-                if main:
+                if main and writes:
                     _save_checkpoint(ckpt_path, step, seconds, model, ema, optimizer)
                 last_saved = step
     finally:
@@ -313,12 +312,15 @@ def train(
         if log is not None:
             log.close()
     if distributed.world() > 1:
-        digests = distributed.gather(_params_sha256(model))
-        if main:
+        digests = distributed.gather(parameters_sha256(model))
+        if main and writes:
             atomic_write_json(
                 out_dir / "distributed.json", {"world_size": len(digests), "param_sha256": digests}
             )
-    if main:
-        save_pretrained(ema, out_dir / "model", provenance=provenance)
+    if main and writes:
+        if getattr(ema, "kind", None) in MODELS:
+            save_pretrained(ema, out_dir / "model", provenance=provenance)
+        else:
+            save_module(ema, out_dir / "model", provenance=provenance)
     distributed.barrier()
     return ema

@@ -79,6 +79,34 @@ def save_pretrained(model: nn.Module, folder: str | Path, *, provenance: dict | 
     atomic_write_json(folder / CONFIG_NAME, config)
 
 
+def save_module(model: nn.Module, folder: str | Path, *, provenance: dict | None = None) -> None:
+    """Save a module that is not one of :data:`MODELS`: ``model.safetensors`` and a ``config.json``
+    naming its class, with its ``config`` attribute (if any) and ``provenance``. Rebuild it with
+    your own class and ``safetensors.torch.load_file``; :func:`from_pretrained` refuses it."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = save({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()})
+    atomic_write_bytes(folder / WEIGHTS_NAME, data)
+    kind = type(model)
+    config = {
+        "type": "external",
+        "class": f"{kind.__module__}.{kind.__qualname__}",
+        "config": getattr(model, "config", None),
+        HASH_KEY: hashlib.sha256(data).hexdigest(),
+    }
+    if provenance:
+        config[PROVENANCE_KEY] = provenance
+    atomic_write_json(folder / CONFIG_NAME, config)
+
+
+def parameters_sha256(model: nn.Module) -> str:
+    """SHA-256 of a module's parameters (identifies an in-memory model, e.g. a teacher)."""
+    h = hashlib.sha256()
+    for p in model.parameters():
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def model_provenance(folder: str | Path) -> dict:
     """The ``provenance`` recorded in a model folder's ``config.json`` (empty when there is none)."""
     path = resolve_model_dir(folder) / CONFIG_NAME
