@@ -106,7 +106,7 @@ def test_adapters_turn_noise_and_data_predictions_into_velocities(predicts):
     assert torch.allclose(v(xt, t), x1 - x0, atol=1e-5)
     seen = []
     bd.Velocity(lambda x, time: seen.append(time) or x, scalar_time=True)(xt, t)
-    assert seen == [pytest.approx(0.3)]
+    assert len(seen) == 1 and seen[0].dim() == 0 and float(seen[0]) == pytest.approx(0.3)
     with pytest.raises(bd.BadInput, match="unknown prediction"):
         bd.Velocity(lambda x, time: x, predicts="score")
 

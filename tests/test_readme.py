@@ -4,15 +4,31 @@ import re
 from pathlib import Path
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+API = README.parent / "docs" / "API.md"
+
+
+def _run_examples(path: Path) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, str(path), "exec"), {})
 
 
 def test_readme_python_examples_run(tmp_path, monkeypatch, capsys):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert blocks
     monkeypatch.chdir(tmp_path)
-    for code in blocks:
-        exec(compile(code, str(README), "exec"), {})
+    _run_examples(README)
     assert "80" in capsys.readouterr().out
+
+
+def test_the_api_walkthrough_runs_and_prints_what_the_page_shows(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    _run_examples(API)
+    rows = {line[:24].strip(): line for line in capsys.readouterr().out.splitlines()}
+    error = {
+        name: float(rows[name].split()[-1]) for name in ("teacher, 1 Euler step", "Bezier student, 1 step")
+    }
+    assert error["Bezier student, 1 step"] < error["teacher, 1 Euler step"] / 10
+    assert not any(tmp_path.iterdir())  # nothing was written
 
 
 def test_readme_opens_with_the_two_commands_and_ci_runs_its_test_command():

@@ -76,3 +76,23 @@ def test_compare_quick_writes_report_csv_and_plots(tmp_path):
         assert (out / name).stat().st_size > 0, name
     manifest = json.loads((out / "runs/moons/seed0/guided-n3-1-RFx2/manifest.json").read_text())
     assert len(manifest["teachers"]) == 2 and manifest["degree"] == 3
+
+
+def test_a_torchcfm_flow_is_distilled_into_one_and_two_step_students(monkeypatch):
+    """examples/torchcfm_interop.py at a small size; CI installs torchcfm and requires this to run."""
+    import os
+    from pathlib import Path
+
+    if os.environ.get("BEZIER_DISTILL_REQUIRE_TORCHCFM") != "1":
+        pytest.importorskip("torchcfm")
+    example = Path(__file__).resolve().parents[1] / "examples"
+    monkeypatch.syspath_prepend(str(example))
+    import torchcfm_interop
+
+    rows = torchcfm_interop.main(["--steps", "400", "--n-pairs", "2000", "--n-eval", "500"])
+    one_step = rows["torchcfm teacher, 1 Euler step"]["distill_error"]
+    two_steps = rows["torchcfm teacher, 2 Euler steps"]["distill_error"]
+    for student in ("one-step distillation", "Bezier end, 1 step"):
+        assert rows[student]["nfe"] == 1 and rows[student]["distill_error"] < one_step / 10
+    assert rows["Bezier chord, 2 steps"]["nfe"] == 2
+    assert rows["Bezier chord, 2 steps"]["distill_error"] < two_steps / 10

@@ -9,7 +9,9 @@ The project integrates ``dx/dt = v(x, t)`` from the source at ``t = 0`` to the d
   so ``v = (x_t - x0_hat) / t``; ``predicts="data"``: it returns ``x1``, so
   ``v = (x1_hat - x_t) / (1 - t)``. The division is clamped away from zero at the end where
   it is singular (``eps``), as samplers of such models do;
-* ``scalar_time=True``: it takes ``t`` as a Python float rather than a ``(B,)`` tensor.
+* ``scalar_time=True``: it takes one time for the whole batch, a 0-dim tensor (as ODE solvers
+  and torchdyn-style wrappers such as torchcfm's ``torch_wrapper`` do), not a ``(B,)`` tensor.
+  Such a model can be a teacher, whose rows share their time; a student must take ``(B,)``.
 
 A plain function ``f(x, t)`` is wrapped the same way. The wrapper is an ``nn.Module`` whose
 parameters are the wrapped model's, so it trains, moves between devices and is saved as usual.
@@ -58,7 +60,7 @@ class Velocity(nn.Module):
 
     def _call(self, x: Tensor, t: Tensor) -> Tensor:
         f = self.model if hasattr(self, "model") else self.fn
-        time = float(t.reshape(-1)[0]) if self.scalar_time else t
+        time = t.reshape(-1)[0] if self.scalar_time else t
         return f(time, x) if self.order == "tx" else f(x, time)
 
     def forward(self, x: Tensor, t: Tensor | float) -> Tensor:
