@@ -1,14 +1,20 @@
 """A torchcfm flow distilled by bezier-distill into one- and two-step students.
 
-    pip install -c constraints.txt torchcfm      # constraints.txt holds torch==<your torch>
+    pip install --no-deps torchcfm && pip install pandas
     python examples/torchcfm_interop.py [--data moons] [--steps 3000] [--seed 0]
+
+(``--no-deps``: torchcfm declares torchdyn, which pulls in torchvision; no torchvision loads beside
+torch 2.13, and an installed one breaks torchmetrics. The parts of torchcfm used here need only
+pandas besides this project's own dependencies.)
 
 torchcfm trains the teacher with its own flow matcher and MLP (conditional flow matching with
 sigma = 0, i.e. rectified flow), as a torchcfm user would. bezier-distill then takes that model
-as it is, through torchcfm's ``torch_wrapper`` in the ``(t, x)`` order, and distils it:
+as it is, in the torchdyn-style ``(t, x)`` order with one time per batch (the signature of
+torchcfm's ``torch_wrapper``, written out below so that torchdyn is not needed), and distils it:
 
-* one-step distillation on reflow pairs (``bd.distillation`` at t = 0);
-* Bezier Distillation with state guides at t = 1/2 passed through, ``end`` objective (one step);
+* one-step distillation on reflow pairs (``bd.Distillation``);
+* Bezier Distillation (``bd.BezierDistillation``) with state guides at t = 1/2 passed through,
+  ``end`` objective (one step);
 * the same curves with the ``chord`` objective for two steps.
 
 Every student starts from the teacher's weights and trains for ``--steps`` on the same number of
@@ -26,9 +32,19 @@ import torch
 from torch import nn
 from torchcfm.conditional_flow_matching import ConditionalFlowMatcher
 from torchcfm.models import MLP
-from torchcfm.utils import torch_wrapper
 
 import bezier_distill as bd
+
+
+class TimeFirst(nn.Module):
+    """torchcfm's ``torch_wrapper``: ``forward(t, x)`` with one time ``t`` for the whole batch."""
+
+    def __init__(self, mlp: nn.Module) -> None:
+        super().__init__()
+        self.mlp = mlp
+
+    def forward(self, t, x):
+        return self.mlp(torch.cat([x, t.repeat(x.shape[0])[:, None]], dim=1))
 
 
 class PerRowTime(nn.Module):
@@ -73,9 +89,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     mlp = train_with_torchcfm(data, args.steps, args.seed)
 
     solver = bd.SolverSpec("rk4", 20)
-    teacher = bd.Teacher.from_module(
-        torch_wrapper(mlp), solver, order="tx", scalar_time=True, data_shape=(2,)
-    )
+    teacher = bd.Teacher.from_module(TimeFirst(mlp), solver, order="tx", scalar_time=True, data_shape=(2,))
     z0 = torch.randn(args.n_pairs, 2, generator=bd.stream("torchcfm coupling", args.seed))
     pairs = bd.sample_coupling(bd.TeacherEnsemble([teacher], degree=1, guides=[]), z0)
     curves = bd.sample_coupling(
@@ -83,25 +97,16 @@ def main(argv: list[str] | None = None) -> dict[str, dict]:
     )
     settings = bd.TrainSettings(steps=args.steps, batch_size=256, seed=args.seed)
 
-    def distill(model, g, part):
-        z0, z1 = pairs.sample(256, g)
-        return bd.distillation(model, z0[part], z1[part], torch.zeros(256)[part])
-
-    def bezier(objective: str):
-        def loss(model, g, part):
-            points = curves.sample_points(256, g)
-            t = bd.bezier_time(256, objective, g, k=2)
-            return bd.bezier_objective(model, points[:, part], t[part], objective, k=2)
-
-        return loss
-
+    objectives = {
+        "distill": bd.Distillation(pairs),
+        "bezier end": bd.BezierDistillation(curves, "end"),
+        "bezier chord": bd.BezierDistillation(curves, "chord", k=2),
+    }
     students = {
-        name: bd.train(PerRowTime(copy.deepcopy(mlp)).train(), loss, settings, progress=False, purpose=name)
-        for name, loss in (
-            ("distill", distill),
-            ("bezier end", bezier("end")),
-            ("bezier chord", bezier("chord")),
+        name: bd.train(
+            PerRowTime(copy.deepcopy(mlp)).train(), objective, settings, progress=False, purpose=name
         )
+        for name, objective in objectives.items()
     }
 
     held_out = bd.eval_data(bd.get_distribution("gaussian"), data, args.n_eval, seed=args.seed)

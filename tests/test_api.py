@@ -118,3 +118,25 @@ def test_the_package_exports_its_names_lazily():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["Teacher", "False"], done.stderr
     assert all(hasattr(bd, name) for name in bd.__all__)
+
+
+def test_an_objective_object_trains_exactly_as_the_function_it_stands_for():
+    g = torch.Generator().manual_seed(0)
+    z0 = torch.randn(300, 2, generator=g)
+    pairs = bd.Coupling(torch.stack([z0, z0 * 0.5 + 1]))
+    settings = bd.TrainSettings(steps=5, batch_size=32, warmup=0)
+
+    def by_hand(model, generator, part):
+        z0, z1 = pairs.sample(32, generator)
+        t = bd.grid_time(32, 2, generator)
+        return bd.distillation(model, z0[part], z1[part], t[part])
+
+    torch.manual_seed(1)
+    start = TimeFirst()
+    a = bd.train(
+        bd.Velocity(copy.deepcopy(start), order="tx"), bd.Distillation(pairs, k=2), settings, progress=False
+    )
+    b = bd.train(bd.Velocity(copy.deepcopy(start), order="tx"), by_hand, settings, progress=False)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    rows = bd.BezierDistillation(bd.Coupling(torch.randn(3, 10, 2)), "chord").draw(4, g)
+    assert rows["points"].shape == (4, 3, 2) and rows["t"].shape == (4,)  # rows first

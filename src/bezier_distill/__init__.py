@@ -5,7 +5,7 @@ The names a user needs, importable from the package (``import bezier_distill as 
     teacher = bd.Teacher.from_module(my_model, bd.SolverSpec("rk4", 50))   # any v(x, t)
     ensemble = bd.TeacherEnsemble([teacher], degree=2, guides=[bd.Guide("state")], guide_as="through")
     coupling = bd.sample_coupling(ensemble, z0)                            # in memory
-    student = bd.train(student, loss_fn, bd.TrainSettings(steps=2000))    # any nn.Module
+    student = bd.train(student, bd.BezierDistillation(coupling, "end"), bd.TrainSettings())
 
 Each name is imported on first use, so ``import bezier_distill`` stays light.
 """
@@ -35,6 +35,10 @@ _EXPORTS = {
     "curve": "bezier",
     "derivative": "bezier",
     "through_points_to_control": "bezier",
+    "Objective": "objectives",
+    "FlowMatching": "objectives",
+    "Distillation": "objectives",
+    "BezierDistillation": "objectives",
     "velocity_matching": "objectives",
     "distillation": "objectives",
     "bezier_objective": "objectives",

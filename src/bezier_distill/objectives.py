@@ -1,12 +1,17 @@
 """Training objectives: velocity matching (rectified flow), distillation and Bezier Distillation.
 
-Each objective is a pure function of a model and a batch returning a scalar
-loss; the training loop does not know which one it runs.
+Each objective is a pure function of a model and a batch returning a scalar loss
+(:func:`velocity_matching`, :func:`distillation`, :func:`bezier_objective`), and an
+:class:`Objective` object that also draws its batch (:class:`FlowMatching`,
+:class:`Distillation`, :class:`BezierDistillation`): the training loop draws the global batch,
+gives each process its rows and calls the object, without knowing which one it runs.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -115,3 +120,70 @@ def bezier_objective(
     else:
         raise BadInput(f"unknown objective {objective!r}: choose one of {', '.join(BEZIER_OBJECTIVES)}")
     return regression(model(x, t), target, loss)
+
+
+class Objective:
+    """An objective that draws its own batch: ``draw(batch, generator)`` returns the global batch
+    as tensors with their rows first (all randomness from ``generator``); ``objective(model,
+    rows)`` is the scalar loss of the rows it is given (all of them in one process, this rank's
+    slice under torchrun; :func:`~bezier_distill.training.train` does the slicing)."""
+
+    def draw(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
+        raise NotImplementedError
+
+    def __call__(self, model: nn.Module, rows: dict[str, Tensor]) -> Tensor:
+        raise NotImplementedError
+
+
+@dataclass
+class FlowMatching(Objective):
+    """Rectified flow (velocity matching) on ``pairs``: anything whose ``sample(batch, generator)``
+    returns ``(x0, x1)``, such as an independent coupling (1-RF) or reflow pairs (k-RF)."""
+
+    pairs: Any
+    loss: str = "l2"
+    path: str = "straight"
+
+    def draw(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
+        x0, x1 = self.pairs.sample(batch, generator)
+        return {"x0": x0, "x1": x1, "t": sample_time(batch, generator)}
+
+    def __call__(self, model: nn.Module, rows: dict[str, Tensor]) -> Tensor:
+        return velocity_matching(model, rows["x0"], rows["x1"], rows["t"], loss=self.loss, path=self.path)
+
+
+@dataclass
+class Distillation(Objective):
+    """``k``-step distillation (``k = 1``: one step) on reflow pairs ``(z0, teacher ODE(z0))``."""
+
+    pairs: Any
+    k: int = 1
+    loss: str = "l2"
+
+    def draw(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
+        z0, z1 = self.pairs.sample(batch, generator)
+        return {"z0": z0, "z1": z1, "t": grid_time(batch, self.k, generator)}
+
+    def __call__(self, model: nn.Module, rows: dict[str, Tensor]) -> Tensor:
+        return distillation(model, rows["z0"], rows["z1"], rows["t"], loss=self.loss)
+
+
+@dataclass
+class BezierDistillation(Objective):
+    """Bezier Distillation on a guided coupling (``sample_points(batch, generator)`` returns control
+    points ``(n + 1, batch, *D)``) with the ``objective`` ``end``, ``tangent`` or ``chord``."""
+
+    coupling: Any
+    objective: str = "end"
+    k: int = 2
+    time_sampling: str = "uniform"
+    loss: str = "l2"
+
+    def draw(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
+        points = self.coupling.sample_points(batch, generator).transpose(0, 1)  # rows first
+        t = bezier_time(batch, self.objective, generator, k=self.k, sampling=self.time_sampling)
+        return {"points": points, "t": t}
+
+    def __call__(self, model: nn.Module, rows: dict[str, Tensor]) -> Tensor:
+        points = rows["points"].transpose(0, 1)
+        return bezier_objective(model, points, rows["t"], self.objective, k=self.k, loss=self.loss)

@@ -50,14 +50,7 @@ from .evaluation import (
     source_draw,
 )
 from .models import build_model, from_pretrained, model_provenance, resolve_model_dir
-from .objectives import (
-    bezier_objective,
-    bezier_time,
-    distillation,
-    grid_time,
-    sample_time,
-    velocity_matching,
-)
+from .objectives import BezierDistillation, Distillation, FlowMatching, Objective
 from .resources import check_fits
 from .seeding import seeded
 from .solvers import solve
@@ -227,7 +220,7 @@ def _student(folder: str, init: str | None, allow_changed: bool) -> tuple[Coupli
 def _fit(
     cfg,
     model: nn.Module,
-    loss_fn,
+    objective: Objective,
     *,
     progress: bool,
     desc: str,
@@ -235,7 +228,7 @@ def _fit(
     origin: dict,
     inputs: dict | None = None,
 ) -> nn.Module:
-    """Start (or resume) the run in ``cfg.out`` and train ``model`` there with ``loss_fn``, its
+    """Start (or resume) the run in ``cfg.out`` and train ``model`` there on ``objective``, its
     batches drawn from the stream ``purpose``; ``origin`` is the provenance the saved model records.
 
     A batch that cannot fit is refused before the run folder is touched.
@@ -243,11 +236,11 @@ def _fit(
     settings = cfg.settings()
     rows = settings.batch_size * math.prod(model.data_shape)
     check_fits(8 * rows, f"a batch of {settings.batch_size}", "--batch-size", cfg.device)
-    check_batch_fits(model, loss_fn, settings, cfg.device, purpose)
+    check_batch_fits(model, objective, settings, cfg.device, purpose)
     resume = start_run(cfg, model=model, inputs=inputs)
     return train(
         model,
-        loss_fn,
+        objective,
         settings,
         cfg.out,
         resume=resume,
@@ -278,7 +271,7 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
     inputs: dict = {}
     if cfg.pairs:
         pairs = CouplingDataset(cfg.pairs)
-        draw, shape = pairs.sample, pairs.data_shape
+        drawn, shape = pairs, pairs.data_shape
         purpose = f"train/k-RF@{pairs.digest}"
         if cfg.fresh_model():
             teacher = from_pretrained(pairs.end_teacher) if cfg.arch != "mlp" else None
@@ -290,44 +283,31 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
         target = get_distribution(cfg.data, data_dir=cfg.data_dir, reference=cfg.reference)
         source = get_distribution(cfg.source, dim=target.dim, data_dir=cfg.data_dir)
         coupling = IndependentCoupling(source, target)
-        draw, shape = coupling.sample, (coupling.target.dim,)
+        drawn, shape = coupling, (coupling.target.dim,)
         purpose = "train/1-RF"
         if cfg.fresh_model():
             model = _fresh_model(cfg, shape[0], target.image_shape, target.name)
         else:
             model = from_pretrained(cfg.init)
     _check_shape(model, shape, "the training data")
-    device = cfg.device
 
-    def loss_fn(model: nn.Module, g: torch.Generator, part: slice) -> torch.Tensor:
-        x0, x1 = draw(cfg.batch_size, g)
-        t = sample_time(cfg.batch_size, g)
-        x0, x1, t = x0[part].to(device), x1[part].to(device), t[part].to(device)
-        return velocity_matching(model, x0, x1, t, loss=cfg.loss, path=cfg.path)
-
+    objective = FlowMatching(drawn, loss=cfg.loss, path=cfg.path)
     desc = "k-RF" if cfg.pairs else "1-RF"
     origin = _coupling_origin(pairs) if cfg.pairs else _data_origin(cfg)
     return _fit(
-        cfg, model, loss_fn, progress=progress, desc=desc, purpose=purpose, origin=origin, inputs=inputs
+        cfg, model, objective, progress=progress, desc=desc, purpose=purpose, origin=origin, inputs=inputs
     )
 
 
 def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
     """Distill on a pair folder into a ``cfg.k``-step student; returns the EMA model."""
     pairs, model, inputs = _student(cfg.pairs, cfg.init, cfg.allow_changed_teacher)
-    device = cfg.device
 
-    def loss_fn(model: nn.Module, g: torch.Generator, part: slice) -> torch.Tensor:
-        z0, z1 = pairs.sample(cfg.batch_size, g)
-        t = grid_time(cfg.batch_size, cfg.k, g)
-        return distillation(
-            model, z0[part].to(device), z1[part].to(device), t[part].to(device), loss=cfg.loss
-        )
-
+    objective = Distillation(pairs, k=cfg.k, loss=cfg.loss)
     purpose = f"train/distill@{pairs.digest}"
     desc, origin = f"distill k={cfg.k}", _coupling_origin(pairs)
     return _fit(
-        cfg, model, loss_fn, progress=progress, desc=desc, purpose=purpose, origin=origin, inputs=inputs
+        cfg, model, objective, progress=progress, desc=desc, purpose=purpose, origin=origin, inputs=inputs
     )
 
 
@@ -372,17 +352,14 @@ def run_guide(cfg: GuideConfig, *, progress: bool = True) -> dict:
 def run_bezier(cfg: BezierConfig, *, progress: bool = True) -> nn.Module:
     """Bezier Distillation: train a student on a guided coupling; returns the EMA model."""
     coupling, model, inputs = _student(cfg.coupling, cfg.init, cfg.allow_changed_teacher)
-    device = cfg.device
 
-    def loss_fn(model: nn.Module, g: torch.Generator, part: slice) -> torch.Tensor:
-        points = coupling.sample_points(cfg.batch_size, g)[:, part].to(device)
-        t = bezier_time(cfg.batch_size, cfg.objective, g, k=cfg.k, sampling=cfg.time_sampling)[part]
-        return bezier_objective(model, points, t.to(device), cfg.objective, k=cfg.k, loss=cfg.loss)
-
+    objective = BezierDistillation(
+        coupling, cfg.objective, k=cfg.k, time_sampling=cfg.time_sampling, loss=cfg.loss
+    )
     desc = f"bezier n={coupling.degree} {cfg.objective}"
     purpose, origin = f"train/bezier@{coupling.digest}", _coupling_origin(coupling)
     return _fit(
-        cfg, model, loss_fn, progress=progress, desc=desc, purpose=purpose, origin=origin, inputs=inputs
+        cfg, model, objective, progress=progress, desc=desc, purpose=purpose, origin=origin, inputs=inputs
     )
 
 

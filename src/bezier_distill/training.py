@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from . import distributed
 from .errors import BadInput
 from .models import MODELS, parameters_sha256, save_module, save_pretrained
+from .objectives import Objective
 from .seeding import stream
 from .storage import atomic_write_bytes, atomic_write_json, check_fields
 
@@ -145,9 +146,23 @@ def _finite(*modules: nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for m in modules for p in m.parameters())
 
 
+LossFunction = Callable[[nn.Module, torch.Generator, slice], Tensor]
+
+
+def _local_loss(
+    objective: Objective | LossFunction, model: nn.Module, generator: torch.Generator, batch: int, device: str
+) -> Tensor:
+    """The loss of this process's rows of the global batch drawn from ``generator``."""
+    part = distributed.local_part(batch)
+    if isinstance(objective, Objective):
+        rows = {k: v[part].to(device) for k, v in objective.draw(batch, generator).items()}
+        return objective(model, rows)
+    return objective(model, generator, part)
+
+
 def check_batch_fits(
     model: nn.Module,
-    loss_fn: Callable[[nn.Module, torch.Generator, slice], Tensor],
+    objective: Objective | LossFunction,
     settings: TrainSettings,
     device: str = "cpu",
     purpose: str = "train",
@@ -158,12 +173,11 @@ def check_batch_fits(
     instead of after the run folder was made. The weights are left as they were.
     """
     model.to(device).train()
-    part = distributed.local_part(settings.batch_size)
     with torch.autocast(
         torch.device(device).type, dtype=torch.bfloat16, enabled=settings.precision == "bf16"
     ):
-        loss = loss_fn(model, stream(purpose, settings.seed, 1), part).float()
-    loss.backward()
+        loss = _local_loss(objective, model, stream(purpose, settings.seed, 1), settings.batch_size, device)
+    loss.float().backward()
     model.zero_grad(set_to_none=True)
 
 
@@ -195,7 +209,7 @@ def run_seconds(out_dir: str | Path) -> float:
 
 def train(
     model: nn.Module,
-    loss_fn: Callable[[nn.Module, torch.Generator, slice], Tensor],
+    objective: Objective | LossFunction,
     settings: TrainSettings,
     out_dir: str | Path | None = None,
     *,
@@ -213,10 +227,12 @@ def train(
     project is saved with :func:`~bezier_distill.models.save_pretrained`; any other module
     as plain safetensors and a ``config.json`` with its class and its ``config`` attribute.
 
-    ``loss_fn(model, generator, part)`` draws the global batch from ``generator``
-    (all its randomness; the stream ``purpose`` keyed by the seed and the step) and
-    returns the loss of the rows ``part`` (the whole batch in one process; this
-    rank's slice under torchrun). Recipes name the purpose after the stage and its
+    ``objective`` is an :class:`~bezier_distill.objectives.Objective`: the loop draws the global
+    batch with it from ``generator`` (the stream ``purpose`` keyed by the seed and the step),
+    gives this process its rows (all of them in one process; this rank's slice under torchrun)
+    and takes the loss of those rows. For full control it may instead be a function
+    ``loss_fn(model, generator, part)`` that draws the batch itself and returns the loss of the
+    rows ``part``. Recipes name the purpose after the stage and its
     coupling (``train/distill@<digest>``), so no two stages draw the same batches. With
     ``resume=True`` the state in ``out_dir/checkpoint.pt`` is restored and
     training continues from the step after it. ``provenance`` goes into the saved model's
@@ -274,7 +290,7 @@ def train(
             # Batches are drawn on the CPU, so a run draws the same numbers on every device.
             generator = stream(purpose, settings.seed, step)
             with torch.autocast(device_type, dtype=torch.bfloat16, enabled=settings.precision == "bf16"):
-                loss = loss_fn(net, generator, distributed.local_part(settings.batch_size)).float()
+                loss = _local_loss(objective, net, generator, settings.batch_size, device).float()
             global_loss = distributed.mean_across_ranks(loss)
             if not torch.isfinite(global_loss):
                 raise TrainingDiverged(
