@@ -1,9 +1,9 @@
 """The one training loop every recipe uses.
 
-A recipe supplies ``loss_fn(model, generator, part) -> scalar``, which draws its
-own batch from the per-step generator. Because that generator is the stream
-named for the stage, keyed by ``(seed, step)``, a run resumed from a checkpoint
-draws exactly the batches the uninterrupted run drew, and reaches the same weights.
+A recipe supplies an :class:`~bezier_distill.objectives.Objective`, which draws the global batch
+from the per-step generator; the loop gives each process its rows. Because that generator is the
+stream named for the stage, keyed by ``(seed, step)``, a run resumed from a checkpoint draws
+exactly the batches the uninterrupted run drew, and reaches the same weights.
 
 Adam with linear warm-up, gradient clipping, an EMA copy (used for sampling),
 atomic checkpoints every ``checkpoint_every`` steps, a progress bar with loss
