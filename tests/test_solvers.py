@@ -110,3 +110,15 @@ class _NaNField(torch.nn.Module):
 def test_an_underflowing_dopri5_is_one_line_naming_the_tolerances():
     with pytest.raises(BadInput, match="dopri5 cannot meet rtol=1e-05, atol=1e-05 .* underflowed"):
         solve(_NaNField(), X0, SolverSpec("dopri5"))
+
+
+def test_on_model_call_reports_the_time_of_every_model_call():
+    from bezier_distill.solvers import on_model_call
+
+    seen = []
+    model = lambda x, t: -x  # noqa: E731
+    with on_model_call(seen.append):
+        result = solve(model, torch.ones(4, 2), SolverSpec("dopri5"))
+    assert len(seen) == result.nfe and seen[0] == 0.0 and max(seen) >= 1.0  # dopri5 may step past 1
+    solve(model, torch.ones(4, 2), SolverSpec("rk4", 5))  # outside the block: nothing reported
+    assert len(seen) == result.nfe

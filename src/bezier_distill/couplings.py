@@ -17,6 +17,7 @@ A reflow pair folder is a stored coupling of degree 1.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -33,6 +34,7 @@ from . import distributed
 from .errors import BadInput
 from .models import model_fingerprint
 from .seeding import digest, stream
+from .solvers import on_model_call
 from .storage import atomic_write_bytes, atomic_write_json, check_fields, read_json, sha256_file
 
 MANIFEST = "manifest.json"
@@ -219,7 +221,12 @@ def generate_coupling(
     )
     seconds_before, t_start = manifest["seconds"], time.perf_counter()
     for index in todo:
-        data, nfe = _make_shard(maker, source, manifest, index, device)
+        where = f"shard {index + 1} of {manifest['num_shards']}"
+        shown = on_model_call(
+            lambda t, where=where: bar.set_postfix_str(f"{where}: ODE at t = {min(t, 1.0):.2f}")
+        )
+        with shown if not bar.disable else contextlib.nullcontext():  # the ODE's progress in the shard
+            data, nfe = _make_shard(maker, source, manifest, index, device)
         atomic_write_bytes(out_dir / shard_name(index), data)
         manifest["shards"][str(index)] = {
             "file": shard_name(index),

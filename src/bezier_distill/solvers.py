@@ -9,6 +9,9 @@ inferred from a step count.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 
 import torch
@@ -61,16 +64,33 @@ class SolveResult:
     trajectory: Tensor | None = None
 
 
+_ON_CALL: ContextVar[Callable[[float], None] | None] = ContextVar("on_model_call", default=None)
+
+
+@contextmanager
+def on_model_call(callback: Callable[[float], None]):
+    """Within the block, every model call of a solver first calls ``callback(t)`` (for progress
+    inside one long solve, e.g. a dopri5 shard of a coupling)."""
+    token = _ON_CALL.set(callback)
+    try:
+        yield
+    finally:
+        _ON_CALL.reset(token)
+
+
 class CountingField:
     """Wrap ``v(x, t)`` and count its calls; ``t`` may be a float or ``(B,)``."""
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
         self.nfe = 0
+        self.on_call = _ON_CALL.get()
 
     def __call__(self, x: Tensor, t: Tensor | float) -> Tensor:
         self.nfe += 1
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
+        if self.on_call is not None:
+            self.on_call(float(t.reshape(-1)[0]))
         if t.dim() == 0:
             t = t.expand(x.shape[0])
         return self.model(x, t)
