@@ -4,6 +4,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -158,3 +159,47 @@ def test_sigkill_during_reflow_then_resume_matches_an_uninterrupted_run(teacher_
     a = json.loads((tmp_path / "a" / MANIFEST).read_text())
     b = json.loads(manifest.read_text())
     assert checksums(a) == checksums(b) and b["complete"]
+
+
+def test_minibatch_ot_pairs_each_batch_at_the_exact_optimal_cost():
+    import ot
+
+    from bezier_distill.couplings import MinibatchOTCoupling
+
+    source, target = get_distribution("gaussian"), get_distribution("moons")
+    independent, optimal = IndependentCoupling(source, target), MinibatchOTCoupling(source, target)
+    for seed in range(3):
+        x0, x1 = independent.sample(256, torch.Generator().manual_seed(seed))
+        y0, y1 = optimal.sample(256, torch.Generator().manual_seed(seed))
+        assert torch.equal(x0, y0)  # the same draws, only re-paired
+        assert sorted(map(tuple, x1.tolist())) == sorted(map(tuple, y1.tolist()))
+        cost = lambda a, b: float(((a.double() - b.double()) ** 2).sum(1).mean())  # noqa: E731
+        weights = np.full(256, 1 / 256)
+        exact = ot.emd2(weights, weights, torch.cdist(x0.double(), x1.double()).square().numpy())
+        assert cost(y0, y1) == pytest.approx(exact, rel=1e-6)  # POT's optimum (up to its cdist rounding)
+        assert cost(y0, y1) < 0.5 * cost(x0, x1)  # far straighter pairs than independent ones
+
+
+def test_train_with_ot_pairing_and_u_shaped_times_from_the_cli(tmp_path, capsys):
+    from bezier_distill.cli import main
+
+    args = [
+        "train",
+        "--data",
+        "moons",
+        "--steps",
+        "20",
+        "--batch-size",
+        "64",
+        "--hidden",
+        "16",
+        "--layers",
+        "1",
+    ]
+    assert main([*args, "--pairing", "ot", "--time-sampling", "u-shaped", "--out", str(tmp_path / "r")]) == 0
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert (config["pairing"], config["time_sampling"]) == ("ot", "u-shaped")
+    assert main([*args, "--pairing", "sinkhorn", "--out", str(tmp_path / "bad")]) == 2
+    assert "unknown pairing 'sinkhorn'" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main(["train", "--pairs", str(tmp_path / "p"), "--pairing", "ot", "--out", str(tmp_path / "k")]) == 2
+    assert "--pairing is ignored with --pairs" in capsys.readouterr().err

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -152,3 +153,23 @@ def test_chord_training_reaches_the_curve_end_in_k_euler_steps():
     assert two.nfe == 2
     assert error < 0.1 * (end - z0).norm(dim=1).mean()
     assert error < 0.5 * one_step_error  # one step of a chord field does not land on the end
+
+
+def test_the_u_shaped_times_follow_their_density():
+    from scipy import stats
+
+    from bezier_distill.objectives import T_EPS, U_SHAPE, sample_time, u_shaped
+
+    u = torch.rand(200_000, generator=torch.Generator().manual_seed(0))
+    t = u_shaped(u).double().numpy()
+    half = np.sinh(U_SHAPE / 2)
+    cdf = lambda x: (np.sinh(U_SHAPE * (x - 0.5)) + half) / (2 * half)  # noqa: E731
+    assert stats.kstest(t, cdf).statistic < 0.005  # the draws follow exp(4t) + exp(4(1 - t))
+    histogram, _ = np.histogram(t, bins=10, range=(0, 1))
+    assert min(histogram[0], histogram[-1]) > 2.5 * max(histogram[4], histogram[5])  # U-shaped
+    assert abs(histogram[0] - histogram[-1]) < 0.03 * histogram[0]  # and symmetric
+    g = torch.Generator().manual_seed(1)
+    drawn = sample_time(1000, g, kind="u-shaped")
+    assert float(drawn.min()) >= T_EPS and float(drawn.max()) <= 1.0
+    with pytest.raises(BadInput, match="unknown time sampling"):
+        sample_time(4, g, kind="cosine")

@@ -22,9 +22,10 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
+from .couplings import PAIRINGS
 from .errors import BadInput
 from .interpolants import PATHS
-from .objectives import BEZIER_OBJECTIVES, LOSSES, TIME_SAMPLINGS
+from .objectives import BEZIER_OBJECTIVES, LOSSES, TIME_SAMPLINGS, TRAIN_TIMES
 from .solvers import SOLVERS, SolverSpec
 from .storage import check_fields, read_json
 from .teachers import parse_solvers
@@ -193,6 +194,14 @@ class TrainConfig(Optim, RunFlags, Common):
         False, "use the coupling although its teacher's weights differ from the SHA-256 it recorded"
     )
     path: str = opt("straight", f"interpolant: {', '.join(PATHS)} (cosine: a diffusion-style teacher)")
+    pairing: str = opt(
+        "independent",
+        "how 1-RF pairs source and data draws in each batch: independent, or ot (exact minibatch "
+        "optimal transport, OT-CFM)",
+    )
+    time_sampling: str = opt(
+        "uniform", "training times: uniform, or u-shaped (density exp(4t) + exp(-4t), as 2-RF++)"
+    )
     arch: str = opt("auto", "model: mlp, unet, or auto (unet for image data, mlp otherwise)")
     hidden: int = opt(256, "MLP width")
     layers: int = opt(3, "MLP hidden layers")
@@ -204,10 +213,13 @@ class TrainConfig(Optim, RunFlags, Common):
         self._check_optim()
         _check_positive_int(self, "hidden", "layers", "blocks")
         _check_choice(self, "path", tuple(PATHS))
+        _check_choice(self, "pairing", tuple(PAIRINGS))
+        _check_choice(self, "time_sampling", TRAIN_TIMES)
         _check_choice(self, "arch", ("auto", "mlp", "unet"))
         self.widths()
         if self.pairs:
             _refuse_ignored(self, ("data", "source"), "with --pairs (the pair folder fixes source and data)")
+            _refuse_ignored(self, ("pairing",), "with --pairs (the pair folder fixes the pairs)")
         if self.init or not self.pairs:
             _refuse_ignored(self, ("allow_changed_teacher",), "unless the run starts from the pairs' teacher")
         if not self.fresh_model():

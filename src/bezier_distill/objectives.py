@@ -41,10 +41,25 @@ def regression(pred: Tensor, target: Tensor, kind: str = "l2") -> Tensor:
     raise BadInput(f"unknown loss {kind!r}: choose one of {', '.join(LOSSES)}")
 
 
-def sample_time(batch: int, generator: torch.Generator, *, device="cpu") -> Tensor:
-    """``t ~ U[T_EPS, 1]`` of shape ``(batch,)``."""
+TRAIN_TIMES = ("uniform", "u-shaped")
+U_SHAPE = 4.0  # the a of 2-RF++'s U-shaped time density (Lee et al. 2024)
+
+
+def u_shaped(u: Tensor, a: float = U_SHAPE) -> Tensor:
+    """Map ``u ~ U[0, 1]`` to ``t`` on [0, 1] with the U-shaped density of 2-RF++ (METHOD.md
+    section 7): proportional to ``exp(a t) + exp(a (1 - t))``, i.e. ``cosh(a (t - 1/2))``, the
+    even mixture of ``t`` and ``1 - t`` for ``t`` with density ``exp(a t)`` that their code draws.
+    The inverse of its distribution function ``(sinh(a (t - 1/2)) + sinh(a/2)) / (2 sinh(a/2))``."""
+    return (0.5 + torch.asinh((2 * u.double() - 1) * math.sinh(a / 2)) / a).to(u.dtype)
+
+
+def sample_time(batch: int, generator: torch.Generator, *, device="cpu", kind: str = "uniform") -> Tensor:
+    """Training times of shape ``(batch,)`` on ``[T_EPS, 1]``: uniform, or ``u-shaped``
+    (more weight near both ends, as 2-RF++ trains rectified flows)."""
+    if kind not in TRAIN_TIMES:
+        raise BadInput(f"unknown time sampling {kind!r}: choose one of {', '.join(TRAIN_TIMES)}")
     u = torch.rand(batch, generator=generator, device=device)
-    return T_EPS + (1 - T_EPS) * u
+    return T_EPS + (1 - T_EPS) * (u_shaped(u) if kind == "u-shaped" else u)
 
 
 def velocity_matching(
@@ -143,10 +158,11 @@ class FlowMatching(Objective):
     pairs: Any
     loss: str = "l2"
     path: str = "straight"
+    time_sampling: str = "uniform"
 
     def draw(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
         x0, x1 = self.pairs.sample(batch, generator)
-        return {"x0": x0, "x1": x1, "t": sample_time(batch, generator)}
+        return {"x0": x0, "x1": x1, "t": sample_time(batch, generator, kind=self.time_sampling)}
 
     def __call__(self, model: nn.Module, rows: dict[str, Tensor]) -> Tensor:
         return velocity_matching(model, rows["x0"], rows["x1"], rows["t"], loss=self.loss, path=self.path)

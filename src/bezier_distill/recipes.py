@@ -37,7 +37,7 @@ from .config import (
     read_run_config,
     to_dict,
 )
-from .couplings import CouplingDataset, IndependentCoupling, generate_coupling, read_manifest
+from .couplings import PAIRINGS, CouplingDataset, generate_coupling, read_manifest
 from .data import get_distribution
 from .errors import BadInput
 from .evaluation import (
@@ -282,7 +282,7 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
     else:
         target = get_distribution(cfg.data, data_dir=cfg.data_dir, reference=cfg.reference)
         source = get_distribution(cfg.source, dim=target.dim, data_dir=cfg.data_dir)
-        coupling = IndependentCoupling(source, target)
+        coupling = PAIRINGS[cfg.pairing](source, target)
         drawn, shape = coupling, (coupling.target.dim,)
         purpose = "train/1-RF"
         if cfg.fresh_model():
@@ -291,7 +291,7 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
             model = from_pretrained(cfg.init)
     _check_shape(model, shape, "the training data")
 
-    objective = FlowMatching(drawn, loss=cfg.loss, path=cfg.path)
+    objective = FlowMatching(drawn, loss=cfg.loss, path=cfg.path, time_sampling=cfg.time_sampling)
     desc = "k-RF" if cfg.pairs else "1-RF"
     origin = _coupling_origin(pairs) if cfg.pairs else _data_origin(cfg)
     return _fit(
