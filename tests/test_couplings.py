@@ -201,5 +201,6 @@ def test_train_with_ot_pairing_and_u_shaped_times_from_the_cli(tmp_path, capsys)
     assert (config["pairing"], config["time_sampling"]) == ("ot", "u-shaped")
     assert main([*args, "--pairing", "sinkhorn", "--out", str(tmp_path / "bad")]) == 2
     assert "unknown pairing 'sinkhorn'" in capsys.readouterr().err and not (tmp_path / "bad").exists()
-    assert main(["train", "--pairs", str(tmp_path / "p"), "--pairing", "ot", "--out", str(tmp_path / "k")]) == 2
+    with_pairs = ["train", "--pairs", str(tmp_path / "p"), "--pairing", "ot", "--out", str(tmp_path / "k")]
+    assert main(with_pairs) == 2
     assert "--pairing is ignored with --pairs" in capsys.readouterr().err
