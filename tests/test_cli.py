@@ -480,3 +480,24 @@ def test_the_errors_doc_lists_every_bad_input():
         command = "bezier-distill " + shown(argv).replace("{tmp}", "DIR")
         assert command in rows, command
         assert message.replace("{tmp}", "DIR").replace("|", "\\|") in rows[command], command
+
+
+def test_consistency_distillation_from_the_cli(tmp_path, capsys):
+    rf1, pairs = tmp_path / "rf1", tmp_path / "pairs"
+    assert run(capsys, "train", "--data", "moons", "--out", rf1, *FAST)[0] == 0
+    assert (
+        run(capsys, "reflow", "--model", rf1, "--out", pairs, "--n-pairs", "200", "--solver-steps", "4")[0]
+        == 0
+    )
+    tiny = ["--steps", "20", "--batch-size", "32", "--consistency-steps", "6"]
+    code, out, err = run(
+        capsys, "distill", "--pairs", pairs, "--objective", "consistency", *tiny, "--out", tmp_path / "c"
+    )
+    assert code == 0, err
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["objective"] == "consistency"
+    code, _, err = run(
+        capsys, "distill", "--pairs", pairs, "--objective", "consistency", "--k", "2", "--out", tmp_path / "x"
+    )
+    assert (
+        code == 2 and "--k is ignored with --objective consistency" in err and not (tmp_path / "x").exists()
+    )

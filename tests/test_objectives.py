@@ -173,3 +173,32 @@ def test_the_u_shaped_times_follow_their_density():
     assert float(drawn.min()) >= T_EPS and float(drawn.max()) <= 1.0
     with pytest.raises(BadInput, match="unknown time sampling"):
         sample_time(4, g, kind="cosine")
+
+
+def test_consistency_distillation_is_exact_on_a_straight_field_and_the_identity_at_the_boundary():
+    from bezier_distill.couplings import IndependentCoupling
+    from bezier_distill.data import get_distribution
+    from bezier_distill.objectives import ConsistencyDistillation, consistency_function
+
+    class Constant(nn.Module):  # v(x, t) = c: straight trajectories, exactly integrated by Heun
+        def __init__(self, c):
+            super().__init__()
+            self.c = nn.Parameter(torch.tensor(c))
+
+        def forward(self, x, t):
+            return self.c.expand_as(x)
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(8, 2, generator=g)
+    assert torch.equal(consistency_function(Constant([3.0, -1.0]), x, torch.ones(8)), x)  # f(x, 1) = x
+
+    pairs = IndependentCoupling(get_distribution("gaussian"), get_distribution("moons"))
+    objective = ConsistencyDistillation(Constant([0.5, 2.0]), pairs, steps=6)
+    rows = objective.draw(64, g)
+    assert rows["n"].min() >= 0 and rows["n"].max() <= 5
+    student = Constant([0.5, 2.0])  # the exact consistency function of the teacher
+    objective.attach(Constant([0.5, 2.0]))
+    assert objective(student, rows).item() < 1e-10
+    assert objective(Constant([0.0, 2.0]), rows).item() > 1e-3  # any other field is penalised
+    with pytest.raises(BadInput, match="consistency steps"):
+        ConsistencyDistillation(student, pairs, steps=0)

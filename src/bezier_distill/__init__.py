@@ -39,6 +39,7 @@ _EXPORTS = {
     "FlowMatching": "objectives",
     "Distillation": "objectives",
     "BezierDistillation": "objectives",
+    "ConsistencyDistillation": "objectives",
     "velocity_matching": "objectives",
     "distillation": "objectives",
     "bezier_objective": "objectives",

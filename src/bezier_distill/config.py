@@ -248,6 +248,12 @@ class DistillConfig(Optim, RunFlags, Common):
     pairs: str | None = opt(None, "pair folder from `reflow` (required)")
     init: str | None = opt(None, "model folder to start from; default: the pairs' teacher")
     k: int = opt(1, "number of student steps (t drawn from {0, 1/k, ...})")
+    objective: str = opt(
+        "distill",
+        "distill: regress on the pairs; consistency: consistency distillation from the pairs' teacher "
+        "on fresh noise and its training data (one-step student; the EMA is the target network)",
+    )
+    consistency_steps: int = opt(18, "consistency: the number of intervals of the time grid")
     allow_changed_teacher: bool = opt(
         False, "use the coupling although its teacher's weights differ from the SHA-256 it recorded"
     )
@@ -255,9 +261,14 @@ class DistillConfig(Optim, RunFlags, Common):
     def __post_init__(self) -> None:
         _check_device(self)
         self._check_optim()
-        _check_positive_int(self, "k")
+        _check_positive_int(self, "k", "consistency_steps")
+        _check_choice(self, "objective", ("distill", "consistency"))
         if not self.pairs:
             raise BadInput("--pairs is required: a pair folder made by `bezier-distill reflow`")
+        if self.objective == "consistency":
+            _refuse_ignored(self, ("k",), "with --objective consistency (a one-step student)")
+        else:
+            _refuse_ignored(self, ("consistency_steps",), "unless --objective consistency")
         if self.init:
             _refuse_ignored(self, ("allow_changed_teacher",), "with --init (the pairs' teacher is not used)")
 

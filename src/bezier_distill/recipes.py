@@ -37,7 +37,7 @@ from .config import (
     read_run_config,
     to_dict,
 )
-from .couplings import PAIRINGS, CouplingDataset, generate_coupling, read_manifest
+from .couplings import PAIRINGS, CouplingDataset, IndependentCoupling, generate_coupling, read_manifest
 from .data import get_distribution
 from .errors import BadInput
 from .evaluation import (
@@ -50,7 +50,7 @@ from .evaluation import (
     source_draw,
 )
 from .models import build_model, from_pretrained, model_provenance, resolve_model_dir
-from .objectives import BezierDistillation, Distillation, FlowMatching, Objective
+from .objectives import BezierDistillation, ConsistencyDistillation, Distillation, FlowMatching, Objective
 from .resources import check_fits
 from .seeding import seeded
 from .solvers import solve
@@ -300,15 +300,38 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
 
 
 def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
-    """Distill on a pair folder into a ``cfg.k``-step student; returns the EMA model."""
+    """Distill on a pair folder into a ``cfg.k``-step student (or, with ``--objective consistency``,
+    a one-step consistency student of the pairs' teacher); returns the EMA model."""
     pairs, model, inputs = _student(cfg.pairs, cfg.init, cfg.allow_changed_teacher)
-
-    objective = Distillation(pairs, k=cfg.k, loss=cfg.loss)
-    purpose = f"train/distill@{pairs.digest}"
-    desc, origin = f"distill k={cfg.k}", _coupling_origin(pairs)
+    origin = _coupling_origin(pairs)
+    if cfg.objective == "consistency":
+        objective = ConsistencyDistillation(
+            _teacher_of(pairs, cfg), _noise_and_data(origin, cfg), steps=cfg.consistency_steps, loss=cfg.loss
+        )
+        purpose, desc = f"train/consistency@{pairs.digest}", "consistency distillation"
+    else:
+        objective = Distillation(pairs, k=cfg.k, loss=cfg.loss)
+        purpose, desc = f"train/distill@{pairs.digest}", f"distill k={cfg.k}"
     return _fit(
         cfg, model, objective, progress=progress, desc=desc, purpose=purpose, origin=origin, inputs=inputs
     )
+
+
+def _teacher_of(pairs: CouplingDataset, cfg: DistillConfig) -> nn.Module:
+    """The pairs' end teacher, checked against the hash the pairs recorded, on ``cfg.device``."""
+    return from_pretrained(pairs.checked_teacher(allow_changed=cfg.allow_changed_teacher), device=cfg.device)
+
+
+def _noise_and_data(origin: dict, cfg: DistillConfig) -> IndependentCoupling:
+    """Fresh source and training-data draws of the chain that ``origin`` describes."""
+    if origin.get("data") is None:
+        raise BadInput(
+            f"consistency distillation needs the teacher's training data, but the provenance of "
+            f"{cfg.pairs} records none"
+        )
+    target = get_distribution(origin["data"], data_dir=cfg.data_dir, reference=origin.get("reference"))
+    source = get_distribution(origin.get("source", "gaussian"), dim=target.dim, data_dir=cfg.data_dir)
+    return IndependentCoupling(source, target)
 
 
 def _make_coupling(cfg, ensemble: TeacherEnsemble, model_dir: str, progress: bool) -> dict:

@@ -246,6 +246,8 @@ def train(
     ckpt_path, metrics_path = (out_dir / CHECKPOINT, out_dir / METRICS) if writes else (None, None)
     model.to(device).train()
     ema = copy.deepcopy(model).eval().requires_grad_(False)
+    if isinstance(objective, Objective):
+        objective.attach(ema)  # e.g. the target network of consistency distillation
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     start, seconds_before = 0, 0.0
     if resume and writes and ckpt_path.is_file():
