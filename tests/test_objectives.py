@@ -202,3 +202,14 @@ def test_consistency_distillation_is_exact_on_a_straight_field_and_the_identity_
     assert objective(Constant([0.0, 2.0]), rows).item() > 1e-3  # any other field is penalised
     with pytest.raises(BadInput, match="consistency steps"):
         ConsistencyDistillation(student, pairs, steps=0)
+
+
+def test_bezier_end_times_can_be_u_shaped():
+    from bezier_distill.objectives import T_EPS, bezier_time
+
+    g = torch.Generator().manual_seed(0)
+    t = bezier_time(100_000, "end", g, sampling="u-shaped").numpy()
+    histogram, _ = np.histogram(t, bins=10, range=(0, 1))
+    assert t.max() <= 1 - T_EPS and min(histogram[0], histogram[-1]) > 2.5 * histogram[5]
+    g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    assert torch.equal(bezier_time(50, "end", g1), torch.rand(50, generator=g2))  # uniform unchanged

@@ -93,7 +93,7 @@ def distillation(model: nn.Module, z0: Tensor, z1: Tensor, t: Tensor, *, loss: s
 
 
 BEZIER_OBJECTIVES = ("end", "tangent", "chord")
-TIME_SAMPLINGS = ("uniform", "grid")
+TIME_SAMPLINGS = ("uniform", "grid", "u-shaped")
 
 
 def bezier_time(
@@ -102,7 +102,8 @@ def bezier_time(
     """Training times for a Bezier objective, shape ``(batch,)``.
 
     ``chord`` always uses the grid ``{0, 1/k, ..., (k-1)/k}``; ``end`` and
-    ``tangent`` use ``U[0, 1)`` (``sampling="uniform"``) or that grid.
+    ``tangent`` use ``U[0, 1)`` (``sampling="uniform"``), that grid, or 2-RF++'s U-shaped
+    density on ``[0, 1 - T_EPS]`` (``"u-shaped"``, :func:`u_shaped`).
     """
     if objective not in BEZIER_OBJECTIVES:
         raise BadInput(f"unknown objective {objective!r}: choose one of {', '.join(BEZIER_OBJECTIVES)}")
@@ -110,7 +111,8 @@ def bezier_time(
         raise BadInput(f"unknown time sampling {sampling!r}: choose one of {', '.join(TIME_SAMPLINGS)}")
     if objective == "chord" or sampling == "grid":
         return grid_time(batch, k, generator)
-    return torch.rand(batch, generator=generator)
+    u = torch.rand(batch, generator=generator)
+    return (1 - T_EPS) * u_shaped(u) if sampling == "u-shaped" else u
 
 
 def bezier_objective(
