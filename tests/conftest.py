@@ -1,3 +1,7 @@
+import signal
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -17,3 +21,55 @@ def teacher_dir(tmp_path):
     folder = tmp_path / "teacher" / "model"
     save_pretrained(model, folder)
     return folder
+
+
+# Runs the CLI in a child process that SIGKILLs itself at an exact point of its own progress,
+# so a crash test never waits on the clock: "start" (after the output folder is claimed, before
+# its config is written), "step:N" (after training step N) or "shard:N" (after shard N of a
+# coupling is computed, before it is written).
+_KILLER = r"""
+import os, signal, sys
+from bezier_distill import cli, couplings, recipes, training
+
+point, _, at = sys.argv[1].partition(":")
+at = int(at or 0)
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if point == "start":
+    claim = recipes.claim_out_dir
+    def claimed(*args, **kwargs):
+        claim(*args, **kwargs)
+        die()
+    recipes.claim_out_dir = claimed
+elif point == "step":
+    update = training._ema_update
+    def updated(ema, model, decay, step):
+        update(ema, model, decay, step)
+        if step == at:
+            die()
+    training._ema_update = updated
+elif point == "shard":
+    make = couplings._make_shard
+    def made(maker, source, manifest, index, device):
+        out = make(maker, source, manifest, index, device)
+        if index == at:
+            die()
+        return out
+    couplings._make_shard = made
+else:
+    raise SystemExit(f"unknown kill point {point!r}")
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+@pytest.fixture
+def killed_at():
+    """``killed_at(point, argv)`` runs ``bezier-distill argv`` and checks it died at ``point``."""
+
+    def run(point: str, argv: list[str]) -> None:
+        done = subprocess.run([sys.executable, "-c", _KILLER, point, *argv], capture_output=True, text=True)
+        assert done.returncode == -signal.SIGKILL, f"{argv[0]} did not reach {point}: {done.stderr[-500:]}"
+
+    return run

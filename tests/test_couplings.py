@@ -1,8 +1,6 @@
 import json
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -119,7 +117,7 @@ def _cli(*args):
     return [sys.executable, "-m", "bezier_distill.cli", *args]
 
 
-def test_sigkill_during_reflow_then_resume_matches_an_uninterrupted_run(teacher_dir, tmp_path):
+def test_sigkill_during_reflow_then_resume_matches_an_uninterrupted_run(teacher_dir, tmp_path, killed_at):
     """A real crash: SIGKILL the reflow process mid-run, rerun with --resume."""
     common = [
         "--model",
@@ -138,20 +136,9 @@ def test_sigkill_during_reflow_then_resume_matches_an_uninterrupted_run(teacher_
         "1",
     ]
     assert subprocess.run(_cli("reflow", "--out", str(tmp_path / "a"), *common)).returncode == 0
-    proc = subprocess.Popen(
-        _cli("reflow", "--out", str(tmp_path / "b"), *common),
-        stderr=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-    )
+    # The run kills itself once shard 1 of 8 is computed, before it is written: shard 0 is listed.
+    killed_at("shard:1", ["reflow", "--out", str(tmp_path / "b"), *common])
     manifest = tmp_path / "b" / MANIFEST
-    # Kill as soon as the first of 8 shards is listed: progress, not wall time, decides (a busy
-    # machine only makes the wait longer; the run would have to make 7 more shards between
-    # seeing the first one and the kill to escape it).
-    while proc.poll() is None and not (manifest.is_file() and json.loads(manifest.read_text())["shards"]):
-        time.sleep(0.01)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "reflow ended by itself before it could be killed"
     done = json.loads(manifest.read_text())
     assert not done["complete"], "the run finished before it could be killed; make it longer"
     rerun = subprocess.run(_cli("reflow", "--out", str(tmp_path / "b"), "--resume", *common))
