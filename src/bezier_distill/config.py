@@ -200,7 +200,7 @@ class TrainConfig(Optim, RunFlags, Common):
         "optimal transport, OT-CFM)",
     )
     time_sampling: str = opt(
-        "uniform", "training times: uniform, or u-shaped (density exp(4t) + exp(-4t), as 2-RF++)"
+        "uniform", "training times: uniform, or u-shaped (density exp(4t) + exp(4(1 - t)), as 2-RF++)"
     )
     arch: str = opt("auto", "model: mlp, unet, or auto (unet for image data, mlp otherwise)")
     hidden: int = opt(256, "MLP width")

@@ -168,6 +168,11 @@ def read_manifest(folder: str | Path) -> dict:
     return manifest
 
 
+def end_teacher_entry(manifest: dict) -> dict:
+    """The manifest's entry (``path``, ``sha256``, ...) of the teacher whose ODE solution is ``z1``."""
+    return manifest["teachers"][manifest.get("end_teacher", 0)]
+
+
 def _shard_path(folder: Path, name: str, where: str) -> Path:
     path = folder / name
     real_folder = Path(os.path.realpath(folder))
@@ -403,7 +408,7 @@ class CouplingDataset(Coupling):
         A teacher replaced or retrained since the coupling was made is refused unless
         ``allow_changed`` (``--allow-changed-teacher``).
         """
-        entry = self.manifest["teachers"][self.manifest.get("end_teacher", 0)]
+        entry = end_teacher_entry(self.manifest)
         if not allow_changed and model_fingerprint(entry["path"]) != entry["sha256"]:
             raise BadInput(
                 f"the teacher {entry['path']} of coupling folder {self.folder} has changed since the "
@@ -420,5 +425,4 @@ class CouplingDataset(Coupling):
     @property
     def end_teacher(self) -> str:
         """Folder of the model that produced ``z1`` (the default model to fine-tune from)."""
-        teachers = self.manifest["teachers"]
-        return teachers[self.manifest.get("end_teacher", 0)]["path"]
+        return end_teacher_entry(self.manifest)["path"]

@@ -13,6 +13,7 @@ they fit; all of them run :func:`bezier_distill.training.train`.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import io
 import math
@@ -37,7 +38,14 @@ from .config import (
     read_run_config,
     to_dict,
 )
-from .couplings import PAIRINGS, CouplingDataset, IndependentCoupling, generate_coupling, read_manifest
+from .couplings import (
+    PAIRINGS,
+    CouplingDataset,
+    IndependentCoupling,
+    end_teacher_entry,
+    generate_coupling,
+    read_manifest,
+)
 from .data import get_distribution
 from .errors import BadInput
 from .evaluation import (
@@ -151,7 +159,7 @@ def _coupling_origin(coupling: CouplingDataset) -> dict:
     teachers = [
         {"path": str(Path(t["path"]).resolve()), "sha256": t["sha256"]} for t in coupling.manifest["teachers"]
     ]
-    end = teachers[coupling.manifest.get("end_teacher", 0)]["path"]
+    end = str(Path(coupling.end_teacher).resolve())
     upstream = provenance(end)
     return {
         **{k: upstream[k] for k in ("source", "data", "reference") if upstream.get(k) is not None},
@@ -186,7 +194,7 @@ def provenance(model_dir: str | Path, _seen: frozenset = frozenset()) -> dict:
         if run_dir.resolve() in _seen:
             raise BadInput(f"the provenance of {model_dir} loops: {config_path} leads back to itself")
         manifest = read_manifest(coupling)
-        teacher = manifest["teachers"][manifest.get("end_teacher", 0)]["path"]
+        teacher = end_teacher_entry(manifest)["path"]
         return {**provenance(teacher, _seen | {run_dir.resolve()}), "teacher": teacher}
     return {k: cfg[k] for k in ("source", "data", "reference") if cfg.get(k) is not None}
 
@@ -306,7 +314,10 @@ def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
     origin = _coupling_origin(pairs)
     if cfg.objective == "consistency":
         objective = ConsistencyDistillation(
-            _teacher_of(pairs, cfg), _noise_and_data(origin, cfg), steps=cfg.consistency_steps, loss=cfg.loss
+            _teacher_of(pairs, model, cfg),
+            _noise_and_data(origin, cfg),
+            steps=cfg.consistency_steps,
+            loss=cfg.loss,
         )
         purpose, desc = f"train/consistency@{pairs.digest}", "consistency distillation"
     else:
@@ -317,8 +328,11 @@ def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
     )
 
 
-def _teacher_of(pairs: CouplingDataset, cfg: DistillConfig) -> nn.Module:
-    """The pairs' end teacher, checked against the hash the pairs recorded, on ``cfg.device``."""
+def _teacher_of(pairs: CouplingDataset, student: nn.Module, cfg: DistillConfig) -> nn.Module:
+    """The pairs' end teacher on ``cfg.device``: a frozen copy of the student before training when
+    it starts from that (already checked) teacher, else loaded and checked against the pairs' hash."""
+    if not cfg.init:
+        return copy.deepcopy(student).to(cfg.device).eval().requires_grad_(False)
     return from_pretrained(pairs.checked_teacher(allow_changed=cfg.allow_changed_teacher), device=cfg.device)
 
 

@@ -287,19 +287,6 @@ def claim_out_dir(out: str | Path, *, overwrite: bool = False) -> None:
         raise BadInput(f"output folder {out} is not writable ({e.strerror})") from None
 
 
-def prepare_out_dir(
-    out: str | Path,
-    *,
-    resume: bool = False,
-    overwrite: bool = False,
-    inputs: dict[str, list[str]] | None = None,
-) -> bool:
-    """:func:`check_out_dir` then :func:`claim_out_dir`; return whether an earlier run is continued."""
-    resume = check_out_dir(out, resume=resume, overwrite=overwrite, inputs=inputs)
-    claim_out_dir(out, overwrite=overwrite)
-    return resume
-
-
 _LOCKS: dict[str, int] = {}  # real path of a locked folder -> the open lock file
 
 

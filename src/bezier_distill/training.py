@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .errors import BadInput
-from .models import MODELS, parameters_sha256, save_module, save_pretrained
+from .models import parameters_sha256, save_pretrained
 from .objectives import Objective
 from .seeding import stream
 from .storage import atomic_write_bytes, atomic_write_json, check_fields
@@ -223,9 +223,9 @@ def train(
     """Train ``model`` in place and return its EMA copy (saved to ``out_dir/model`` when given).
 
     ``model`` is any ``nn.Module`` taking ``(x, t)``. Without ``out_dir`` nothing is written:
-    no checkpoint, metrics log or saved model (and nothing to resume). A model of this
-    project is saved with :func:`~bezier_distill.models.save_pretrained`; any other module
-    as plain safetensors and a ``config.json`` with its class and its ``config`` attribute.
+    no checkpoint, metrics log or saved model (and nothing to resume). The model is saved with
+    :func:`~bezier_distill.models.save_pretrained` (a module of another project as plain
+    safetensors and a ``config.json`` naming its class).
 
     ``objective`` is an :class:`~bezier_distill.objectives.Objective`: the loop draws the global
     batch with it from ``generator`` (the stream ``purpose`` keyed by the seed and the step),
@@ -336,9 +336,6 @@ def train(
                 out_dir / "distributed.json", {"world_size": len(digests), "param_sha256": digests}
             )
     if main and writes:
-        if getattr(ema, "kind", None) in MODELS:
-            save_pretrained(ema, out_dir / "model", provenance=provenance)
-        else:
-            save_module(ema, out_dir / "model", provenance=provenance)
+        save_pretrained(ema, out_dir / "model", provenance=provenance)
     distributed.barrier()
     return ema

@@ -64,36 +64,27 @@ def _min_parameters(kind: str, config: dict) -> int:
 def save_pretrained(model: nn.Module, folder: str | Path, *, provenance: dict | None = None) -> None:
     """Write ``config.json`` (with the weights' SHA-256) and ``model.safetensors`` into ``folder``.
 
-    ``provenance`` (where the model comes from: resolved paths and hashes of its data, coupling
-    and teachers) is stored in ``config.json`` under ``provenance``, so a copied model folder
-    still says where it comes from.
+    A model of :data:`MODELS` records its type and config, so :func:`from_pretrained` rebuilds
+    it; any other module records ``"type": "external"``, its class and its ``config`` attribute
+    (if any): rebuild it with your own class and ``safetensors.torch.load_file``
+    (:func:`from_pretrained` refuses it). ``provenance`` (where the model comes from: resolved
+    paths and hashes of its data, coupling and teachers) is stored under ``provenance``, so a
+    copied model folder still says where it comes from.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    data = save(state)
-    atomic_write_bytes(folder / WEIGHTS_NAME, data)
-    config = {"type": model.kind, **model.config, HASH_KEY: hashlib.sha256(data).hexdigest()}
-    if provenance:
-        config[PROVENANCE_KEY] = provenance
-    atomic_write_json(folder / CONFIG_NAME, config)
-
-
-def save_module(model: nn.Module, folder: str | Path, *, provenance: dict | None = None) -> None:
-    """Save a module that is not one of :data:`MODELS`: ``model.safetensors`` and a ``config.json``
-    naming its class, with its ``config`` attribute (if any) and ``provenance``. Rebuild it with
-    your own class and ``safetensors.torch.load_file``; :func:`from_pretrained` refuses it."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     data = save({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()})
     atomic_write_bytes(folder / WEIGHTS_NAME, data)
-    kind = type(model)
-    config = {
-        "type": "external",
-        "class": f"{kind.__module__}.{kind.__qualname__}",
-        "config": getattr(model, "config", None),
-        HASH_KEY: hashlib.sha256(data).hexdigest(),
-    }
+    if getattr(model, "kind", None) in MODELS:
+        config = {"type": model.kind, **model.config}
+    else:
+        kind = type(model)
+        config = {
+            "type": "external",
+            "class": f"{kind.__module__}.{kind.__qualname__}",
+            "config": getattr(model, "config", None),
+        }
+    config[HASH_KEY] = hashlib.sha256(data).hexdigest()
     if provenance:
         config[PROVENANCE_KEY] = provenance
     atomic_write_json(folder / CONFIG_NAME, config)
