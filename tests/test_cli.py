@@ -285,15 +285,18 @@ def test_a_resumed_compare_adds_a_seed_and_reuses_the_trained_chains(tmp_path, c
         files = (out / f"runs/moons/seed{seed}").rglob("*")
         return {p: p.read_bytes() for p in files if p.suffix in (".safetensors", ".jsonl")}
 
-    assert run(capsys, *tiny, "--seeds", "0")[0] == 0
+    assert run(capsys, *tiny, "--seeds", "0", "--baselines", "")[0] == 0
     seed0, first = chain(0), results()
     code, _, err = run(capsys, *tiny, "--seeds", "0", "--n-pairs", "300", "--resume")
     assert code == 2 and "other settings for n_pairs" in err
-    assert run(capsys, *tiny, "--seeds", "0,1", "--resume")[0] == 0
-    assert seed0 and chain(0) == seed0 and chain(1)
+    # a resume may add seeds and baselines: the chains trained already are reused as they are
+    assert run(capsys, *tiny, "--seeds", "0,1", "--baselines", "CD,MeanFlow", "--resume")[0] == 0
+    assert seed0 and all(chain(0)[p] == b for p, b in seed0.items()) and chain(1)
     rows = results()
     assert {r["seed"] for r in rows} == {"0", "1"}
-    assert [r for r in rows if r["seed"] == "0"] == first
+    assert [r for r in rows if r["seed"] == "0" and r["family"] != "baseline"] == first
+    assert {r["method"] for r in rows if r["family"] == "baseline"} == {"CD", "MeanFlow"}
+    assert "Against MeanFlow, 1 NFE" in (out / "report.md").read_text()
 
 
 def _bad_files(tmp_path):
@@ -407,6 +410,12 @@ BAD = [
     (["compare", "--primary-one-step", "Bezier n=2 [1-RF+2-RF] end"], "built from 1-RF teachers only"),
     (["compare", "--baseline-one-step", "4-RF + distill"], "--baseline-one-step must name a k-RF + distill"),
     (["compare", "--margin", "0"], "--margin must be a positive number"),
+    (["compare", "--baselines", "DDIM"], "--baselines must list some of"),
+    (["train", "--recipe", "2-rf++"], "--recipe 2-rf++ reflows a flow: pass --pairs"),
+    (["train", "--recipe", "fast"], "unknown recipe 'fast'"),
+    (["train", "--objective", "meanflow", "--meanflow-ratio", "2"], "--meanflow-ratio must lie in [0, 1]"),
+    (["train", "--meanflow-ratio", "0.5"], "--meanflow-ratio is ignored unless --objective meanflow"),
+    (["train", "--objective", "meanflow", "--path", "cosine"], "trains on the straight path"),
     (
         ["evaluate", "--model", "{tmp}/m", "--data", "moons", "--reference", "{tmp}/p3.npy"],
         "--reference is for",
@@ -501,3 +510,52 @@ def test_consistency_distillation_from_the_cli(tmp_path, capsys):
     assert (
         code == 2 and "--k is ignored with --objective consistency" in err and not (tmp_path / "x").exists()
     )
+
+
+def test_meanflow_from_the_cli_samples_in_one_and_two_steps(tmp_path, capsys):
+    mf = tmp_path / "mf"
+    code, _, err = run(capsys, "train", "--objective", "meanflow", "--loss", "adaptive", "--out", mf, *FAST)
+    assert code == 0, err
+    assert json.loads((mf / "model" / "config.json").read_text())["interval"] is True
+    for steps in ("1", "2"):
+        code, out, err = run(capsys, "evaluate", "--model", mf, "--solver", "euler", "--solver-steps", steps)
+        assert code == 0 and out.split("NFE")[-1].split()[0] == steps, err
+    rf = tmp_path / "rf"
+    assert run(capsys, "train", "--out", rf, *FAST)[0] == 0
+    code, _, err = run(
+        capsys, "train", "--objective", "meanflow", "--init", rf, "--out", tmp_path / "x", "--steps", "5"
+    )
+    assert code == 2 and "two time inputs" in err and not (tmp_path / "x").exists()
+
+
+def test_the_2rf_plus_plus_recipe_fills_the_settings_left_at_their_defaults(tmp_path, capsys):
+    rf1, pairs = tmp_path / "rf1", tmp_path / "pairs"
+    assert run(capsys, "train", "--out", rf1, *FAST)[0] == 0
+    assert (
+        run(capsys, "reflow", "--model", rf1, "--out", pairs, "--n-pairs", "200", "--solver-steps", "4")[0]
+        == 0
+    )
+    tiny = ["--steps", "10", "--batch-size", "32"]
+    assert (
+        run(capsys, "train", "--pairs", pairs, "--recipe", "2-rf++", "--out", tmp_path / "a", *tiny)[0] == 0
+    )
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert (config["recipe"], config["time_sampling"], config["loss"]) == (
+        "2-rf++",
+        "u-shaped",
+        "pseudo_huber",
+    )
+    argv = ["train", "--pairs", pairs, "--recipe", "2-rf++", "--loss", "l1", "--out", tmp_path / "b", *tiny]
+    assert run(capsys, *argv)[0] == 0
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["loss"] == "l1"
+
+
+def test_consistency_sampling_beyond_one_step_needs_a_gaussian_source(tmp_path, capsys):
+    rf = tmp_path / "rf"
+    assert run(capsys, "train", "--out", rf, *FAST)[0] == 0
+    np.save(tmp_path / "src.npy", np.random.default_rng(0).normal(size=(500, 2)))
+    two = ["--solver", "consistency", "--solver-steps", "2"]
+    assert run(capsys, "sample", "--model", rf, *two, "--out", tmp_path / "s.npy")[0] == 0
+    argv = ["sample", "--model", rf, *two, "--source", tmp_path / "src.npy", "--out", tmp_path / "t.npy"]
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and "re-noises with Gaussian noise" in err and not (tmp_path / "t.npy").exists()

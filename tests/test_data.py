@@ -31,7 +31,7 @@ def gen(seed: int) -> torch.Generator:
 
 def test_names() -> None:
     assert set(GENERATORS) == EXPECTED_NAMES
-    assert sorted(GENERATORS) == DATASETS
+    assert sorted(GENERATORS) + ["mixture128", "mixture32"] == DATASETS
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_NAMES))
@@ -285,3 +285,20 @@ def test_load_points_missing_and_directory(tmp_path) -> None:
     with pytest.raises(BadInput, match="not a regular file") as err:
         load_points(folder)
     assert "folder.csv" in str(err.value)
+
+
+@pytest.mark.parametrize("name,dim", [("mixture32", 32), ("mixture128", 128)])
+def test_the_high_dimensional_mixtures_have_fixed_separated_modes(name, dim):
+    from bezier_distill.data.mixtures import MODE_SD, mixture_means
+
+    dist = get_distribution(name)
+    x = dist.sample(4000, torch.Generator().manual_seed(0))
+    assert dist.dim == dim and x.shape == (4000, dim) and x.dtype == torch.float32
+    assert torch.equal(x, get_distribution(name).sample(4000, torch.Generator().manual_seed(0)))
+    means = mixture_means(dim, 16)
+    nearest = torch.cdist(x, means).argmin(1)
+    # every draw sits within a few sd of its nearest mean, every mode is drawn about equally
+    assert float((x - means[nearest]).pow(2).sum(1).sqrt().max()) < MODE_SD * (dim**0.5 + 5)
+    assert torch.bincount(nearest, minlength=16).min() > 4000 / 16 * 0.7
+    gaps = torch.cdist(means, means) + 1e9 * torch.eye(16)
+    assert float(gaps.min()) > 8 * MODE_SD

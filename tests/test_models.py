@@ -6,6 +6,7 @@ import torch
 from bezier_distill.errors import BadInput
 from bezier_distill.models import (
     MLPVelocity,
+    build_model,
     from_pretrained,
     model_fingerprint,
     resolve_model_dir,
@@ -73,3 +74,20 @@ def test_unknown_model_type(teacher_dir):
     (teacher_dir / "config.json").write_text(json.dumps({"type": "transformer"}))
     with pytest.raises(BadInput, match="unknown model type"):
         from_pretrained(teacher_dir)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "unet"])
+def test_an_interval_model_takes_a_second_time_defaulting_to_the_first(kind, tmp_path):
+    config = {"dim": 4, "hidden": 16, "layers": 2} if kind == "mlp" else {"shape": (1, 4, 4), "channels": [8]}
+    model = build_model(kind, interval=True, **config)
+    x, t = torch.randn(3, 16 if kind == "unet" else 4), torch.rand(3)
+    if kind == "unet":
+        torch.nn.init.normal_(model.out[-1].weight)  # the UNet's output layer starts at zero
+    assert torch.equal(model(x, t), model(x, t, t))
+    assert not torch.allclose(model(x, t, t + 0.5), model(x, t))
+    save_pretrained(model, tmp_path / "m")
+    again = from_pretrained(tmp_path / "m")
+    assert again.interval and torch.equal(again(x, t, t + 0.5), model(x, t, t + 0.5))
+    plain = build_model(kind, **config)
+    with pytest.raises(TypeError, match="one time input"):
+        plain(x, t, t)

@@ -213,3 +213,76 @@ def test_bezier_end_times_can_be_u_shaped():
     assert t.max() <= 1 - T_EPS and min(histogram[0], histogram[-1]) > 2.5 * histogram[5]
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
     assert torch.equal(bezier_time(50, "end", g1), torch.rand(50, generator=g2))  # uniform unchanged
+
+
+class ExpAverage(nn.Module):
+    """The exact average velocity of dz/dt = z over [t, s]: z (e^h - 1) / h with h = s - t."""
+
+    interval = True
+
+    def __init__(self, exact: bool = True) -> None:
+        super().__init__()
+        self.exact = exact
+
+    def forward(self, z, t, s=None):
+        h = (torch.zeros_like(t) if s is None else s - t).reshape(-1, 1).double()
+        if not self.exact:  # the instantaneous velocity, whatever the interval
+            return z
+        ratio = torch.where(h.abs() < 1e-8, 1 + h / 2, torch.expm1(h) / h.where(h.abs() >= 1e-8, 1.0))
+        return z * ratio.to(z.dtype)
+
+
+def test_the_meanflow_target_is_the_average_velocity_of_an_exact_model():
+    from bezier_distill.objectives import meanflow_target
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(64, 2, generator=g, dtype=torch.float64)
+    t = torch.rand(64, generator=g, dtype=torch.float64) * 0.5
+    s = t + torch.rand(64, generator=g, dtype=torch.float64) * 0.5
+    exact = ExpAverage()
+    # v(z) = z: the identity u = v + (s - t) du/dt holds for the exact average and only for it
+    assert torch.allclose(meanflow_target(exact, z, t, s, z), exact(z, t, s), atol=1e-10)
+    wrong = ExpAverage(exact=False)
+    assert (meanflow_target(wrong, z, t, s, z) - wrong(z, t, s)).abs().max() > 0.05
+    assert torch.allclose(meanflow_target(exact, z, t, t, z), z)  # s = t: the velocity itself
+
+
+def test_meanflow_loss_of_a_constant_field_is_zero_at_that_field_and_trains_gradients():
+    from bezier_distill.models import build_model
+    from bezier_distill.objectives import meanflow
+
+    class Constant(nn.Module):
+        interval = True
+
+        def forward(self, z, t, s=None):
+            return torch.tensor([1.5, -0.5]).expand_as(z)
+
+    x0 = torch.randn(32, 2)
+    t, s = torch.rand(32) * 0.5, 0.5 + torch.rand(32) * 0.5
+    assert meanflow(Constant(), x0, x0 + torch.tensor([1.5, -0.5]), t, s) < 1e-12
+    assert meanflow(Constant(), x0, x0 + torch.tensor([1.0, -0.5]), t, s).item() == pytest.approx(0.125)
+    model = build_model("mlp", dim=2, hidden=16, layers=2, interval=True)
+    meanflow(model, x0, torch.randn(32, 2), t, s, loss="adaptive").backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.net.parameters())
+
+
+def test_meanflow_intervals_are_ordered_and_a_ratio_of_them_is_proper():
+    from bezier_distill.objectives import MeanFlow, interval_times
+
+    t, s = interval_times(20000, torch.Generator().manual_seed(1), ratio=0.25)
+    assert bool((s >= t).all()) and 0.24 < float((s > t).float().mean()) < 0.26
+    t, s = interval_times(1000, torch.Generator().manual_seed(1), ratio=0.0)
+    assert torch.equal(t, s)
+    with pytest.raises(BadInput, match="MeanFlow ratio"):
+        MeanFlow(pairs=None, ratio=1.5)
+    with pytest.raises(BadInput, match="two time inputs"):
+        MeanFlow(pairs=None)(nn.Linear(2, 2), {})
+
+
+def test_adaptive_loss_is_the_squared_error_weighted_by_its_stopped_inverse():
+    pred = torch.tensor([[3.0, 4.0], [0.0, 0.0]], requires_grad=True)
+    target = torch.zeros(2, 2)
+    loss = regression(pred, target, "adaptive")
+    assert loss.item() == pytest.approx((25 / 25.001 + 0) / 2)
+    loss.backward()  # d/dpred of sq / sg(sq + c) = 2 d / (sq + c)
+    assert torch.allclose(pred.grad[0], torch.tensor([3.0, 4.0]) * 2 / 25.001 / 2)

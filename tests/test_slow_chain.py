@@ -64,8 +64,14 @@ def test_compare_quick_writes_report_csv_and_plots(tmp_path):
                 assert f"Bezier n={n} [{teachers}] {objective}" in methods
     assert {r["seed"] for r in rows} == {"0", "1"} and {r["dataset"] for r in rows} == {"8gaussians", "moons"}
     assert {r["nfe_budget"] for r in rows} == {"1", "2", "ODE"}
+    for method in ("2-RF++", "OT-CFM", "OT-CFM + distill", "CD", "MeanFlow"):
+        budgets = {r["nfe_budget"] for r in rows if r["method"] == method}
+        assert {"1", "2"} <= budgets, method
+    spent = {r["method"]: float(r["teacher_evals"]) for r in rows if r["seed"] == "0"}
+    assert spent["CD"] == 2 * 150 * 128 and spent["MeanFlow"] == 0 and spent["2-RF++"] == spent["2-RF"] > 0
     report = (out / "report.md").read_text()
-    assert "Claim 1" in report and "noise floor" in report
+    assert "Claim 1" in report and "noise floor" in report and "Against CD, 2 NFE" in report
+    assert "## Every method by mean rank" in report
     for name in (
         "quality_vs_nfe.png",
         "quality_vs_rectifications.png",

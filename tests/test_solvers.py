@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from bezier_distill.errors import BadInput
-from bezier_distill.solvers import SOLVERS, SolverSpec, solve
+from bezier_distill.solvers import ODE_SOLVERS, SolverSpec, solve
 
 
 class Linear(nn.Module):
@@ -59,7 +59,7 @@ def test_dopri5_matches_exact_and_counts_calls():
     assert result.nfe == field.calls > 6
 
 
-@pytest.mark.parametrize("method", SOLVERS)
+@pytest.mark.parametrize("method", ODE_SOLVERS)
 def test_time_dependent_field(method):
     spec = SolverSpec(method, 200, rtol=1e-8, atol=1e-8)
     result = solve(TimeField(), X0, spec)
@@ -122,3 +122,51 @@ def test_on_model_call_reports_the_time_of_every_model_call():
     assert len(seen) == result.nfe and seen[0] == 0.0 and max(seen) >= 1.0  # dopri5 may step past 1
     solve(model, torch.ones(4, 2), SolverSpec("rk4", 5))  # outside the block: nothing reported
     assert len(seen) == result.nfe
+
+
+def test_euler_passes_an_interval_model_both_ends_of_each_step():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_objectives import ExpAverage
+
+    x0 = torch.randn(16, 2, dtype=torch.float64)
+    # the exact average velocity of dz/dt = z: every Euler step lands on the solution z0 e^t
+    for steps in (1, 2, 5):
+        assert torch.allclose(solve(ExpAverage(), x0, SolverSpec("euler", steps)).x, x0 * math.e)
+    # a one-time model is called with t only: Euler's error on the same field
+    assert torch.allclose(solve(ExpAverage(exact=False), x0, SolverSpec("euler", 1)).x, 2 * x0)
+    # other solvers use the instantaneous velocity u(x, t, t) = x
+    assert torch.allclose(solve(ExpAverage(), x0, SolverSpec("rk4", 50)).x, x0 * math.e, atol=1e-7)
+
+
+class ConstantField(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c = torch.tensor(c)
+
+    def forward(self, x, t):
+        return self.c.expand_as(x)
+
+
+def test_the_consistency_sampler_jumps_to_the_end_and_renoises_from_its_generator():
+    x0 = torch.randn(8, 2)
+    f = ConstantField([1.0, -2.0])
+    one = solve(f, x0, SolverSpec("consistency", 1))
+    assert one.nfe == 1 and torch.equal(one.x, solve(f, x0, SolverSpec("euler", 1)).x)
+    two = solve(f, x0, SolverSpec("consistency", 2), generator=torch.Generator().manual_seed(3))
+    z = torch.randn(8, 2, generator=torch.Generator().manual_seed(3))
+    end = x0 + f.c  # the first jump from t = 0
+    assert two.nfe == 2 and torch.allclose(two.x, 0.5 * z + 0.5 * end + 0.5 * f.c)
+    with pytest.raises(BadInput, match="needs a random generator"):
+        solve(f, x0, SolverSpec("consistency", 2))
+
+
+def test_a_teacher_refuses_the_consistency_sampler():
+    from bezier_distill.teachers import Teacher, parse_solvers
+
+    with pytest.raises(BadInput, match="not 'consistency'"):
+        Teacher.from_module(ConstantField([1.0, 0.0]), SolverSpec("consistency", 1))
+    with pytest.raises(BadInput, match="unknown solver 'consistency'"):
+        parse_solvers("consistency:2", 1)

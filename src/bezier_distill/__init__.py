@@ -40,6 +40,8 @@ _EXPORTS = {
     "Distillation": "objectives",
     "BezierDistillation": "objectives",
     "ConsistencyDistillation": "objectives",
+    "MeanFlow": "objectives",
+    "meanflow": "objectives",
     "velocity_matching": "objectives",
     "distillation": "objectives",
     "bezier_objective": "objectives",

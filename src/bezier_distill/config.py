@@ -202,6 +202,17 @@ class TrainConfig(Optim, RunFlags, Common):
     time_sampling: str = opt(
         "uniform", "training times: uniform, or u-shaped (density exp(4t) + exp(4(1 - t)), as 2-RF++)"
     )
+    objective: str = opt(
+        "flow",
+        "flow: velocity matching (rectified flow); meanflow: the average velocity over an interval "
+        "(MeanFlow, a model with two time inputs; sample it with --solver euler)",
+    )
+    meanflow_ratio: float = opt(0.25, "meanflow: the fraction of training intervals with s != t")
+    recipe: str | None = opt(
+        None,
+        "a named recipe whose settings replace those left at their defaults: 2-rf++ (on --pairs: "
+        "u-shaped times, pseudo-Huber loss, starting from the pairs' teacher; Lee et al. 2024)",
+    )
     arch: str = opt("auto", "model: mlp, unet, or auto (unet for image data, mlp otherwise)")
     hidden: int = opt(256, "MLP width")
     layers: int = opt(3, "MLP hidden layers")
@@ -215,7 +226,22 @@ class TrainConfig(Optim, RunFlags, Common):
         _check_choice(self, "path", tuple(PATHS))
         _check_choice(self, "pairing", tuple(PAIRINGS))
         _check_choice(self, "time_sampling", TRAIN_TIMES)
+        _check_choice(self, "objective", ("flow", "meanflow"))
         _check_choice(self, "arch", ("auto", "mlp", "unet"))
+        if self.recipe is not None:
+            _check_choice(self, "recipe", tuple(TRAIN_RECIPES))
+            if not self.pairs:
+                raise BadInput(f"--recipe {self.recipe} reflows a flow: pass --pairs (from `reflow`)")
+            defaults = {f.name: f.default for f in dataclasses.fields(self)}
+            for name, value in TRAIN_RECIPES[self.recipe].items():
+                if getattr(self, name) == defaults[name]:
+                    object.__setattr__(self, name, value)
+        if not 0 <= self.meanflow_ratio <= 1:
+            raise BadInput(f"--meanflow-ratio must lie in [0, 1], got {self.meanflow_ratio}")
+        if self.objective != "meanflow":
+            _refuse_ignored(self, ("meanflow_ratio",), "unless --objective meanflow")
+        elif self.path != "straight":
+            raise BadInput("--objective meanflow trains on the straight path: leave --path out")
         self.widths()
         if self.pairs:
             _refuse_ignored(self, ("data", "source"), "with --pairs (the pair folder fixes source and data)")
@@ -237,6 +263,10 @@ class TrainConfig(Optim, RunFlags, Common):
 
     def widths(self) -> list[int]:
         return parse_widths(self.channels)
+
+
+# Named recipes of `train`: the settings they give to the flags a user leaves out.
+TRAIN_RECIPES = {"2-rf++": {"time_sampling": "u-shaped", "loss": "pseudo_huber"}}
 
 
 @dataclass(frozen=True)
@@ -409,6 +439,7 @@ class DemoConfig(RunFlags, Common):
 
 
 TEACHER_SETS = ("1-RF", "1-RF x2", "1-RF+2-RF")
+BASELINES = ("2-RF++", "OT-CFM", "CD", "MeanFlow")
 _BEZIER_NAME = re.compile(r"^Bezier n=(?P<degree>\d+) \[(?P<teachers>[^\]]+)\] (?P<objective>\w+)$")
 _DISTILLED_NAME = re.compile(r"^(?P<k>\d+)-RF \+ distill$")
 
@@ -438,6 +469,11 @@ class CompareConfig(RunFlags, Common):
     degrees: str = opt("2,3", "Bezier degrees, comma-separated")
     teacher_sets: str = opt("1-RF,1-RF x2,1-RF+2-RF", "Bezier teacher sets: 1-RF, '1-RF x2', 1-RF+2-RF")
     objectives: str = opt("end,tangent,chord", "Bezier objectives, comma-separated")
+    baselines: str = opt(
+        ",".join(BASELINES),
+        "the field's few-step baselines to run beside them, comma-separated (empty: none), each at the "
+        "training samples of 1-RF + distill",
+    )
     primary_one_step: str = opt(
         "Bezier n=2 [1-RF] end", "the Bezier recipe that decides the one-step claims (named before the run)"
     )
@@ -464,6 +500,9 @@ class CompareConfig(RunFlags, Common):
                 raise BadInput(
                     f"{flag_name(name)} must list some of {', '.join(choices)}, got {bad or 'none'}"
                 )
+        bad = [x for x in self.baseline_list() if x not in BASELINES]
+        if bad:
+            raise BadInput(f"--baselines must list some of {', '.join(BASELINES)} (or none), got {bad}")
         try:
             degrees = self.degree_list()
         except ValueError:
@@ -528,6 +567,9 @@ class CompareConfig(RunFlags, Common):
     def objective_list(self) -> list[str]:
         return _items(self.objectives)
 
+    def baseline_list(self) -> list[str]:
+        return _items(self.baselines)
+
 
 @dataclass(frozen=True)
 class ClassifierConfig(Overwrite, Common):
@@ -577,6 +619,7 @@ LIST_KEYS = {
     "degrees": ",",
     "teacher_sets": ",",
     "objectives": ",",
+    "baselines": ",",
 }
 
 

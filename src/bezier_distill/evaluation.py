@@ -38,6 +38,7 @@ from .seeding import stream
 from .solvers import SolverSpec, solve
 
 EVAL_SOURCE, EVAL_REFERENCE, FLOOR_TWIN = "eval source", "eval reference", "noise-floor twin"
+EVAL_RENOISE = "eval renoise"
 DOPRI = SolverSpec("dopri5", rtol=1e-5, atol=1e-5)  # the teachers' full-accuracy solve
 TIGHT = SolverSpec("dopri5", rtol=1e-7, atol=1e-7)  # the reference solve of the solver-error floor
 FEATURE_NETS = ("a", "b")
@@ -122,6 +123,11 @@ def source_draw(source, n: int, seed: int) -> Tensor:
     if source.heldout is not None:
         return _without_replacement(source.heldout, n, EVAL_SOURCE, seed)
     return source.sample(n, stream(EVAL_SOURCE, seed))
+
+
+def renoise_stream(seed: int, device: str = "cpu") -> torch.Generator:
+    """The fresh noise of the multistep ``consistency`` sampler (``eval renoise`` stream)."""
+    return stream(EVAL_RENOISE, seed, device=device)
 
 
 def eval_data(source, target, n: int, seed: int) -> EvalData:
@@ -237,7 +243,7 @@ def evaluate(
     model = model.eval()
     x0 = data.x0.to(device)
     start = time.perf_counter()
-    result = solve(model, x0, spec)
+    result = solve(model, x0, spec, generator=renoise_stream(seed, device))
     seconds = time.perf_counter() - start
     raw = result.x.float().cpu()
     scored, outside = as_image_values(raw) if image else (raw, None)

@@ -1,9 +1,11 @@
-"""Training objectives: velocity matching (rectified flow), distillation and Bezier Distillation.
+"""Training objectives: velocity matching (rectified flow), distillation, Bezier Distillation and
+the field's few-step baselines (consistency distillation, MeanFlow).
 
 Each objective is a pure function of a model and a batch returning a scalar loss
-(:func:`velocity_matching`, :func:`distillation`, :func:`bezier_objective`), and an
-:class:`Objective` object that also draws its batch (:class:`FlowMatching`,
-:class:`Distillation`, :class:`BezierDistillation`): the training loop draws the global batch,
+(:func:`velocity_matching`, :func:`distillation`, :func:`bezier_objective`, :func:`meanflow`),
+and an :class:`Objective` object that also draws its batch (:class:`FlowMatching`,
+:class:`Distillation`, :class:`BezierDistillation`, :class:`ConsistencyDistillation`,
+:class:`MeanFlow`): the training loop draws the global batch,
 gives each process its rows and calls the object, without knowing which one it runs.
 """
 
@@ -20,7 +22,8 @@ from .bezier import curve, derivative, secant_to_end
 from .errors import BadInput
 from .interpolants import PATHS, straight
 
-LOSSES = ("l2", "l1", "pseudo_huber")
+LOSSES = ("l2", "l1", "pseudo_huber", "adaptive")
+ADAPTIVE_C = 1e-3  # the c of MeanFlow's adaptive weighting
 T_EPS = 1e-3  # t ~ U[T_EPS, 1] for velocity matching, as in the reference code
 
 
@@ -28,7 +31,9 @@ def regression(pred: Tensor, target: Tensor, kind: str = "l2") -> Tensor:
     """Mean per-sample distance between ``pred`` and ``target`` ``(B, *D)``.
 
     ``l2``: mean squared error; ``l1``: mean absolute error; ``pseudo_huber``:
-    ``sqrt(||d||^2 + c^2) - c`` with ``c = 0.00054 sqrt(D)`` (per sample).
+    ``sqrt(||d||^2 + c^2) - c`` with ``c = 0.00054 sqrt(D)`` (per sample); ``adaptive``:
+    MeanFlow's adaptively weighted ``||d||^2 / sg(||d||^2 + c)`` with ``c = 1e-3`` (power 1; per
+    sample, the weight without gradient).
     """
     diff = (pred - target).flatten(1)
     if kind == "l2":
@@ -38,6 +43,9 @@ def regression(pred: Tensor, target: Tensor, kind: str = "l2") -> Tensor:
     if kind == "pseudo_huber":
         c = 0.00054 * math.sqrt(diff.shape[1])
         return (torch.sqrt(diff.pow(2).sum(1) + c * c) - c).mean()
+    if kind == "adaptive":
+        sq = diff.pow(2).sum(1)
+        return (sq / (sq.detach() + ADAPTIVE_C)).mean()
     raise BadInput(f"unknown loss {kind!r}: choose one of {', '.join(LOSSES)}")
 
 
@@ -256,3 +264,69 @@ class ConsistencyDistillation(Objective):
             x_next = x_t + 0.5 * h * (v1 + v2)
             target = consistency_function(self._target or model, x_next, t + h)
         return regression(consistency_function(model, x_t, t), target, self.loss)
+
+
+def meanflow(model: nn.Module, x0: Tensor, x1: Tensor, t: Tensor, s: Tensor, *, loss: str = "l2") -> Tensor:
+    """The MeanFlow loss (Geng et al. 2025; METHOD.md section 7) in our time convention.
+
+    ``u(z, t, s)``, the average velocity over ``[t, s]`` (``t <= s``), satisfies
+    ``u = v + (s - t) du/dt`` along the flow, ``du/dt = v . d_z u + d_t u``. At ``z_t`` on the
+    straight path from ``x0`` to ``x1`` with ``v = x1 - x0``, the target is
+    ``v + (s - t) sg(du/dt)``, the derivative a Jacobian-vector product of the model with the
+    tangent ``(v, 1, 0)`` (``torch.func.jvp``, without gradient; the prediction is a plain forward
+    pass, so a DDP-wrapped model synchronises as usual); at ``s = t`` it is velocity matching.
+    """
+    p = straight(x0, x1, t)
+    target = meanflow_target(model, p.x_t, t, s, p.dx_t)
+    return regression(model(p.x_t, t, s), target, loss)
+
+
+def meanflow_target(model: nn.Module, z: Tensor, t: Tensor, s: Tensor, v: Tensor) -> Tensor:
+    """``v + (s - t) du/dt`` at ``(z, t, s)`` for the velocity ``v`` at ``z``, without gradient:
+    the average velocity ``u`` over ``[t, s]`` when ``model`` is exact (:func:`meanflow`)."""
+    net = getattr(model, "module", model)  # the product is taken on the module a DDP wrapper holds
+    with torch.no_grad():
+        _, dudt = torch.func.jvp(
+            lambda x, a, b: net(x, a, b), (z, t, s), (v, torch.ones_like(t), torch.zeros_like(s))
+        )
+    return v + (s - t).reshape(-1, *([1] * (z.dim() - 1))) * dudt
+
+
+def interval_times(
+    batch: int, generator: torch.Generator, *, ratio: float = 0.25, kind: str = "uniform"
+) -> tuple[Tensor, Tensor]:
+    """MeanFlow's training intervals ``(t, s)``: two draws of :func:`sample_time` sorted, of which
+    a fraction ``1 - ratio`` (chosen at random) is collapsed to ``s = t``."""
+    a = sample_time(batch, generator, kind=kind)
+    b = sample_time(batch, generator, kind=kind)
+    t, s = torch.minimum(a, b), torch.maximum(a, b)
+    same = torch.rand(batch, generator=generator) >= ratio
+    return t, torch.where(same, t, s)
+
+
+@dataclass
+class MeanFlow(Objective):
+    """MeanFlow on ``pairs`` (noise and data, or any coupling): a model with two time inputs
+    (``interval=True``) learns the average velocity, sampled in one step as
+    ``x0 + u(x0, 0, 1)`` or in ``k`` Euler steps that pass each step's both ends."""
+
+    pairs: Any
+    ratio: float = 0.25
+    loss: str = "l2"
+    time_sampling: str = "uniform"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.ratio <= 1:
+            raise BadInput(
+                f"the MeanFlow ratio of intervals with s != t must lie in [0, 1], got {self.ratio}"
+            )
+
+    def draw(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
+        x0, x1 = self.pairs.sample(batch, generator)
+        t, s = interval_times(batch, generator, ratio=self.ratio, kind=self.time_sampling)
+        return {"x0": x0, "x1": x1, "t": t, "s": s}
+
+    def __call__(self, model: nn.Module, rows: dict[str, Tensor]) -> Tensor:
+        if not getattr(getattr(model, "module", model), "interval", False):
+            raise BadInput("MeanFlow trains a model with two time inputs (built with interval=True)")
+        return meanflow(model, rows["x0"], rows["x1"], rows["t"], rows["s"], loss=self.loss)

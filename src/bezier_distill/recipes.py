@@ -54,14 +54,22 @@ from .evaluation import (
     evaluate,
     feature_metrics,
     noise_floor,
+    renoise_stream,
     solver_error,
     source_draw,
 )
 from .models import build_model, from_pretrained, model_provenance, resolve_model_dir
-from .objectives import BezierDistillation, ConsistencyDistillation, Distillation, FlowMatching, Objective
+from .objectives import (
+    BezierDistillation,
+    ConsistencyDistillation,
+    Distillation,
+    FlowMatching,
+    MeanFlow,
+    Objective,
+)
 from .resources import check_fits
 from .seeding import seeded
-from .solvers import solve
+from .solvers import SolverSpec, solve
 from .storage import (
     atomic_write_json,
     check_out_dir,
@@ -76,7 +84,16 @@ from .training import check_batch_fits, check_checkpoint, train
 
 # Keys that may change when a run is resumed (more steps, another device; a compare may add
 # seeds or datasets: every (dataset, seed) chain has its own folder and is reused as it is).
-RESUMABLE_CHANGES = {"steps", "device", "out", "data_dir", "seeds", "datasets", "allow_changed_teacher"}
+RESUMABLE_CHANGES = {
+    "steps",
+    "device",
+    "out",
+    "data_dir",
+    "seeds",
+    "datasets",
+    "baselines",
+    "allow_changed_teacher",
+}
 # Flags naming what a command reads: its --out may not be or hold any of them.
 INPUT_FLAGS = ("model", "pairs", "coupling", "teachers", "init", "data", "source", "reference")
 
@@ -264,14 +281,18 @@ def _fresh_model(cfg: TrainConfig, dim: int, image_shape: tuple | None, name: st
     arch = cfg.arch if cfg.arch != "auto" else ("unet" if image_shape else "mlp")
     if arch == "unet" and image_shape is None:
         raise BadInput(f"--arch unet needs image data, but {name!r} is a point set")
+    interval = cfg.objective == "meanflow"
     with seeded("init", cfg.seed):
         if arch == "unet":
-            return build_model("unet", shape=image_shape, channels=cfg.widths(), blocks=cfg.blocks)
-        return build_model("mlp", dim=dim, hidden=cfg.hidden, layers=cfg.layers)
+            return build_model(
+                "unet", shape=image_shape, channels=cfg.widths(), blocks=cfg.blocks, interval=interval
+            )
+        return build_model("mlp", dim=dim, hidden=cfg.hidden, layers=cfg.layers, interval=interval)
 
 
 def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
-    """1-RF on (source, data), or k-RF on a pair folder; returns the EMA model.
+    """1-RF on (source, data), or k-RF on a pair folder (``--objective meanflow``: a MeanFlow model
+    of the average velocity instead); returns the EMA model.
 
     On pairs the model starts from ``--init``, the pairs' end teacher, or (``--init scratch``)
     a fresh model whose architecture follows the teacher's unless ``--arch`` says otherwise.
@@ -299,8 +320,19 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
             model = from_pretrained(cfg.init)
     _check_shape(model, shape, "the training data")
 
-    objective = FlowMatching(drawn, loss=cfg.loss, path=cfg.path, time_sampling=cfg.time_sampling)
-    desc = "k-RF" if cfg.pairs else "1-RF"
+    if cfg.objective == "meanflow":
+        if not getattr(model, "interval", False):
+            raise BadInput(
+                "--objective meanflow trains a model with two time inputs, but the starting model has "
+                "one: pass --init scratch, or --init a MeanFlow model"
+            )
+        objective: Objective = MeanFlow(
+            drawn, ratio=cfg.meanflow_ratio, loss=cfg.loss, time_sampling=cfg.time_sampling
+        )
+        purpose, desc = purpose.replace("train/", "train/meanflow "), "MeanFlow"
+    else:
+        objective = FlowMatching(drawn, loss=cfg.loss, path=cfg.path, time_sampling=cfg.time_sampling)
+        desc = "k-RF" if cfg.pairs else "1-RF"
     origin = _coupling_origin(pairs) if cfg.pairs else _data_origin(cfg)
     return _fit(
         cfg, model, objective, progress=progress, desc=desc, purpose=purpose, origin=origin, inputs=inputs
@@ -411,6 +443,15 @@ def _sources(cfg, model_dir: str) -> dict:
     return {"source": source, "data": data, "reference": reference, "teacher": found.get("teacher")}
 
 
+def _check_renoise(spec: SolverSpec, source: str) -> None:
+    """The consistency sampler re-noises with Gaussian draws: refuse it beyond one step elsewhere."""
+    if spec.method == "consistency" and spec.steps > 1 and source != "gaussian":
+        raise BadInput(
+            f"--solver consistency with {spec.steps} steps re-noises with Gaussian noise, but the "
+            f"source is {source!r}: use one step, or another solver"
+        )
+
+
 def run_sample(cfg: SampleConfig) -> dict:
     """Write ``cfg.n`` samples to ``cfg.out`` (.npy) with a .json of their provenance."""
     model = from_pretrained(cfg.model, device=cfg.device)
@@ -419,9 +460,10 @@ def run_sample(cfg: SampleConfig) -> dict:
     )
     _check_shape(model, (source.dim,), f"source {source.name!r}")
     out = check_out_file(cfg.out, ".npy", overwrite=cfg.overwrite, sidecars=(".json", ".png"))
+    _check_renoise(cfg.solver_spec(), source.name)
     x0 = source_draw(source, cfg.n, cfg.seed).to(cfg.device)
     start = time.perf_counter()
-    result = solve(model, x0, cfg.solver_spec())
+    result = solve(model, x0, cfg.solver_spec(), generator=renoise_stream(cfg.seed, cfg.device))
     info = {
         **to_dict(cfg),
         "source": source.name,
@@ -471,6 +513,7 @@ def run_evaluate(cfg: EvaluateConfig) -> dict:
     source = get_distribution(names["source"], dim=target.dim, data_dir=cfg.data_dir)
     features = feature_metrics(target, cfg.inception_weights)
     _check_shape(model, (target.dim,), f"dataset {target.name!r}")
+    _check_renoise(cfg.solver_spec(), source.name)
     out = check_out_file(cfg.out, ".json", overwrite=cfg.overwrite, sidecars=(".png",)) if cfg.out else None
     data = eval_data(source, target, cfg.n, cfg.seed)
     teacher, floor = None, None

@@ -14,9 +14,11 @@ stage or coupling, e.g. ``train/k-RF@<digest>``):
 ``train/<stage>``         training batches of one stage, keyed by step
 ``shard/<coupling>``      the source draws of one stored coupling, keyed by shard
 ``eval source``           the source draws ``x0`` that samples start from
+``eval renoise``          the fresh noise of the multistep consistency sampler
 ``eval reference``        the reference draw of the data a sample set is scored against
 ``noise-floor twin``      the second, independent data draw of the noise floor
 ``held-out split``        the fixed split of a point file into training and held-out rows
+``mixture means``         the fixed means of the built-in high-dimensional Gaussian mixtures
 ``teacher b``             the seed of the second 1-RF teacher of a comparison
 ``classifier init``       weight initialisation of a feature classifier
 ``classifier batches``    its training batches and augmentation

@@ -4,6 +4,13 @@ Fixed-step ``euler``, ``heun`` and ``rk4`` on a uniform grid of ``steps``
 intervals, and adaptive ``dopri5`` from torchdiffeq (``rtol``, ``atol``). The
 number of function evaluations is counted by wrapping the model, never
 inferred from a step count.
+
+Two samplers of few-step students share the grid: ``euler`` passes an interval model
+(MeanFlow, ``model.interval``) both ends of each step, ``model(x, t, t + h)``, so a step moves by
+the average velocity over it; ``consistency`` is the multistep sampler of consistency models
+(Song et al. 2023): at each grid time it jumps to the end, ``x^ = x + (1 - t) v(x, t)``, and
+re-noises that estimate to the next grid time, ``(1 - t') z + t' x^`` with fresh Gaussian ``z``
+from the ``generator`` it is given (one step: plain Euler).
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from torchdiffeq import odeint
 
 from .errors import BadInput
 
-SOLVERS = ("euler", "heun", "rk4", "dopri5")
+ODE_SOLVERS = ("euler", "heun", "rk4", "dopri5")
+SOLVERS = (*ODE_SOLVERS, "consistency")  # consistency: a sampler of consistency students, not an ODE solver
 MIN_TOL = 1e-12  # below this dopri5's step shrinks until it underflows (float64 resolves ~1e-16)
 
 
@@ -86,19 +94,22 @@ class CountingField:
         self.nfe = 0
         self.on_call = _ON_CALL.get()
 
-    def __call__(self, x: Tensor, t: Tensor | float) -> Tensor:
+    def __call__(self, x: Tensor, t: Tensor | float, s: float | None = None) -> Tensor:
+        """``v(x, t)``; with ``s``, an interval model's average velocity over ``[t, s]``."""
         self.nfe += 1
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
         if self.on_call is not None:
             self.on_call(float(t.reshape(-1)[0]))
         if t.dim() == 0:
             t = t.expand(x.shape[0])
+        if s is not None and getattr(self.model, "interval", False):
+            return self.model(x, t, torch.full_like(t, s))
         return self.model(x, t)
 
 
 def _step(method: str, f: CountingField, x: Tensor, t: float, h: float) -> Tensor:
     if method == "euler":
-        return x + h * f(x, t)
+        return x + h * f(x, t, t + h)
     if method == "heun":
         k1 = f(x, t)
         k2 = f(x + h * k1, t + h)
@@ -120,14 +131,18 @@ def solve(
     t1: float = 1.0,
     trajectory: bool = False,
     record_times: Tensor | None = None,
+    generator: torch.Generator | None = None,
 ) -> SolveResult:
     """Integrate ``dx/dt = model(x, t)`` from ``x0 (B, *D)`` at ``t0`` to ``t1``.
 
     With ``trajectory=True`` the states on the solver grid (fixed-step) or at
-    ``record_times`` (dopri5; default 101 uniform times) are returned too.
+    ``record_times`` (dopri5; default 101 uniform times) are returned too. ``generator`` gives
+    the fresh noise of the ``consistency`` sampler (required there beyond one step).
     """
     spec = spec or SolverSpec()
     f = CountingField(model)
+    if spec.method == "consistency":
+        return _consistency(f, x0, spec.steps, generator, trajectory)
     if spec.method == "dopri5":
         times = record_times if trajectory else None
         if times is None:
@@ -161,6 +176,31 @@ def solve(
         nfe=f.nfe,
         times=grid.to(device=x0.device, dtype=x0.dtype) if trajectory else None,
         trajectory=torch.stack(states) if states is not None else None,
+    )
+
+
+def _consistency(
+    f: CountingField, x0: Tensor, steps: int, generator: torch.Generator | None, trajectory: bool
+) -> SolveResult:
+    """Multistep consistency sampling on the grid ``t_i = i / steps`` from ``t = 0`` (see the
+    module docstring); the trajectory holds the end estimates ``x^`` of every step."""
+    if steps > 1 and generator is None:
+        raise BadInput("the consistency sampler needs a random generator for its re-noising steps")
+    x, ends = x0, []
+    for i in range(steps):
+        t = i / steps
+        end = x + (1 - t) * f(x, t)
+        ends.append(end)
+        if i + 1 < steps:
+            t_next = (i + 1) / steps
+            noise = torch.randn(x0.shape, generator=generator, device=generator.device).to(x0)
+            x = (1 - t_next) * noise + t_next * end
+    times = torch.linspace(0, 1, steps + 1, device=x0.device, dtype=x0.dtype)[1:]
+    return SolveResult(
+        x=ends[-1],
+        nfe=f.nfe,
+        times=times if trajectory else None,
+        trajectory=torch.stack(ends) if trajectory else None,
     )
 
 

@@ -29,7 +29,7 @@ from .adapters import Velocity
 from .bezier import through_points_to_control
 from .errors import BadInput
 from .models import MODELS, from_pretrained, model_fingerprint, parameters_sha256, resolve_model_dir
-from .solvers import SOLVERS, SolverSpec, solve_to_times
+from .solvers import ODE_SOLVERS, SolverSpec, solve_to_times
 
 GUIDE_KINDS = ("endpoint", "state", "onestep")
 DEFAULT_SOLVER = SolverSpec("rk4", 50)
@@ -44,6 +44,13 @@ class Teacher:
     sha256: str
     solver: SolverSpec
     model: nn.Module
+
+    def __post_init__(self) -> None:
+        if self.solver.method not in ODE_SOLVERS:
+            raise BadInput(
+                f"a teacher is integrated with an ODE solver ({', '.join(ODE_SOLVERS)}), not "
+                f"{self.solver.method!r}: that samples consistency students"
+            )
 
     @classmethod
     def load(cls, folder: str | Path, solver: SolverSpec, *, device: str = "cpu") -> Teacher:
@@ -92,8 +99,8 @@ def parse_solvers(text: str, count: int, flag: str = "--teacher-solvers") -> lis
     specs = []
     for entry in entries:
         method, _, steps = entry.partition(":")
-        if method not in SOLVERS:
-            raise BadInput(f"unknown solver {method!r} in {flag}: choose one of {', '.join(SOLVERS)}")
+        if method not in ODE_SOLVERS:
+            raise BadInput(f"unknown solver {method!r} in {flag}: choose one of {', '.join(ODE_SOLVERS)}")
         if steps and not steps.isdigit():
             raise BadInput(f"solver steps in {flag} must be a positive integer, got {steps!r}")
         specs.append(SolverSpec(method, int(steps) if steps else 50))

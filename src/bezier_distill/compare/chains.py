@@ -7,7 +7,12 @@ For each dataset and seed one chain of ordinary recipe runs lives under
   by reflow;
 * k-RF + distill for k = 1 .. rectifications: a one-step (grid {0}) and a two-step (grid
   {0, 1/2}) student on the k-RF's own pairs;
-* Bezier Distillation for every degree, teacher set and objective of the configuration.
+* Bezier Distillation for every degree, teacher set and objective of the configuration;
+* the field's few-step baselines of the configuration (``--baselines``), each spending the
+  training samples of a 1-RF + distill chain (two runs of ``steps x batch_size``): 2-RF++
+  (the 1-RF reflowed once with the 2-rf++ recipe), OT-CFM (a 1-RF on minibatch-OT pairs) and
+  its one- and two-step distillation, consistency distillation (CD) of the 1-RF, and MeanFlow
+  from scratch (one run of twice the steps).
 
 Every model is then sampled by each of its :class:`Sampler` s from the same held-out source
 draws and scored against the same reference (:func:`bezier_distill.evaluation.eval_data`);
@@ -41,6 +46,7 @@ class Sampler:
 ONE_STEP = Sampler(budget="1", spec=SolverSpec("euler", 1))
 TWO_STEPS = Sampler(budget="2", spec=SolverSpec("euler", 2))
 ODE = Sampler(budget="ODE", spec=DOPRI)
+CONSISTENCY_TWO = Sampler(budget="2", spec=SolverSpec("consistency", 2))
 
 
 @dataclass(frozen=True)
@@ -48,13 +54,14 @@ class Model:
     """One trained model of a chain, how it is sampled, and what it cost."""
 
     method: str
-    family: str  # "k-RF", "k-RF + distill", "Bezier"
+    family: str  # "k-RF", "k-RF + distill", "Bezier", "baseline"
     folder: Path
     rectifications: int  # reflows behind its coupling (1-RF teachers only -> 1)
     teacher: str | None  # the method whose ODE solution it distils (its gap is measured to it)
     seconds: float  # training + coupling generation seconds, everything upstream included
     teacher_nfe: float  # teacher NFE per sample spent on couplings upstream
     stages: int  # training runs upstream, its own included (each: --steps x --batch-size samples)
+    teacher_evals: float = 0.0  # teacher evaluations upstream in all (couplings and training targets)
     samplers: tuple[Sampler, ...] = (ONE_STEP, TWO_STEPS)
     extra: dict = field(default_factory=dict)
 
@@ -122,6 +129,7 @@ def build_chain(
         return str(root / name)
 
     def model(method: str, family: str, name: str, **costs) -> Model:
+        costs.setdefault("teacher_evals", costs["teacher_nfe"] * sizes["n_pairs"])
         return Model(method=method, family=family, folder=root / name, **costs)
 
     models: list[Model] = []
@@ -148,12 +156,14 @@ def build_chain(
         )
     )
     last = cfg.rectifications
+    coupled = {}  # k -> (seconds, teacher NFE per sample) up to and including the k-RF's pairs
     for k in range(1, last + 1):
         pairs = run_reflow(
             ReflowConfig(out=folder(f"pairs{k}"), model=folder(f"rf{k}"), **pair_solver, **coupling_opts),
             progress=False,
         )
         up, up_nfe = cost[f"{k}-RF"] + pairs["seconds"], tnfe[f"{k}-RF"] + pairs["mean_nfe"]
+        coupled[k] = (up, up_nfe)
         if k < last:
             run_train(
                 TrainConfig(out=folder(f"rf{k + 1}"), pairs=folder(f"pairs{k}"), **train_opts), progress=False
@@ -192,6 +202,11 @@ def build_chain(
                     samplers=(sampler,),
                 )
             )
+
+    baseline = {"arch": arch, "train_opts": train_opts, "pair_solver": pair_solver}
+    models += baselines(
+        cfg, dataset, root, model, cost["1-RF"], coupled[1], **baseline, coupling=coupling_opts
+    )
 
     for degree in cfg.degree_list():
         for label in cfg.teacher_set_list():
@@ -233,6 +248,127 @@ def build_chain(
                     )
                 )
     return models
+
+
+def baselines(
+    cfg: CompareConfig,
+    dataset: str,
+    root: Path,
+    model,
+    rf1_seconds: float,
+    pairs1: tuple[float, float],
+    *,
+    arch: dict,
+    train_opts: dict,
+    pair_solver: dict,
+    coupling: dict,
+) -> list[Model]:
+    """Train the baselines of ``cfg.baseline_list()`` in a chain whose 1-RF (``rf1``, trained in
+    ``rf1_seconds``) and its pairs (``pairs1``: seconds and teacher NFE per sample up to them)
+    exist; every baseline spends two training runs' samples (see the module docstring)."""
+    folder = lambda name: str(root / name)  # noqa: E731
+    translation = get_distribution(cfg.source, data_dir=cfg.data_dir).image_shape is not None
+    up, up_nfe = pairs1
+    found: list[Model] = []
+    chosen = cfg.baseline_list()
+    if "2-RF++" in chosen:
+        run_train(
+            TrainConfig(out=folder("rf2pp"), pairs=folder("pairs1"), recipe="2-rf++", **train_opts),
+            progress=False,
+        )
+        found.append(
+            model(
+                "2-RF++",
+                "baseline",
+                "rf2pp",
+                rectifications=2,
+                teacher=None,
+                seconds=up + run_seconds(folder("rf2pp")),
+                teacher_nfe=up_nfe,
+                stages=2,
+                samplers=(ONE_STEP, TWO_STEPS, ODE),
+            )
+        )
+    if "OT-CFM" in chosen:
+        run_train(
+            TrainConfig(out=folder("rf1-ot"), data=dataset, pairing="ot", **arch, **train_opts),
+            progress=False,
+        )
+        ot_seconds = run_seconds(folder("rf1-ot"))
+        found.append(
+            model(
+                "OT-CFM",
+                "baseline",
+                "rf1-ot",
+                rectifications=1,
+                teacher=None,
+                seconds=ot_seconds,
+                teacher_nfe=0.0,
+                stages=1,
+                samplers=(ONE_STEP, TWO_STEPS, ODE),
+            )
+        )
+        pairs = run_reflow(
+            ReflowConfig(out=folder("pairs-ot"), model=folder("rf1-ot"), **pair_solver, **coupling),
+            progress=False,
+        )
+        for grid, sampler in ((1, ONE_STEP), (2, TWO_STEPS)):
+            name = f"d-ot-k{grid}"
+            run_distill(
+                DistillConfig(out=folder(name), pairs=folder("pairs-ot"), k=grid, **train_opts),
+                progress=False,
+            )
+            found.append(
+                model(
+                    "OT-CFM + distill",
+                    "baseline",
+                    name,
+                    rectifications=1,
+                    teacher="OT-CFM",
+                    seconds=ot_seconds + pairs["seconds"] + run_seconds(folder(name)),
+                    teacher_nfe=pairs["mean_nfe"],
+                    stages=2,
+                    samplers=(sampler,),
+                )
+            )
+    if "CD" in chosen:
+        cd = DistillConfig(out=folder("cd"), pairs=folder("pairs1"), objective="consistency", **train_opts)
+        run_distill(cd, progress=False)
+        found.append(
+            model(
+                "CD",
+                "baseline",
+                "cd",
+                rectifications=1,
+                teacher="1-RF",
+                seconds=rf1_seconds + run_seconds(folder("cd")),
+                teacher_nfe=0.0,
+                teacher_evals=2.0 * cd.steps * cd.batch_size,  # one Heun step per training draw
+                stages=2,
+                samplers=(ONE_STEP,) if translation else (ONE_STEP, CONSISTENCY_TWO),
+            )
+        )
+    if "MeanFlow" in chosen:
+        opts = train_opts | {"steps": 2 * train_opts["steps"]}
+        run_train(
+            TrainConfig(
+                out=folder("meanflow"), data=dataset, objective="meanflow", loss="adaptive", **arch, **opts
+            ),
+            progress=False,
+        )
+        found.append(
+            model(
+                "MeanFlow",
+                "baseline",
+                "meanflow",
+                rectifications=0,
+                teacher=None,
+                seconds=run_seconds(folder("meanflow")),
+                teacher_nfe=0.0,
+                stages=2,
+            )
+        )
+    return found
 
 
 def evaluate_chain(models: list[Model], dataset: str, seed: int, n_eval: int, cfg: CompareConfig) -> dict:
@@ -287,6 +423,7 @@ def evaluate_chain(models: list[Model], dataset: str, seed: int, n_eval: int, cf
                     "distill_floor": solver_errors.get(m.teacher) if ode is not None else None,
                     "compute_seconds": round(m.seconds, 2),
                     "teacher_nfe_per_sample": m.teacher_nfe,
+                    "teacher_evals": m.teacher_evals,
                     "training_stages": m.stages,
                     **m.extra,
                 }

@@ -11,6 +11,7 @@ feature spaces agree; otherwise it reads "metric-dependent".
 from __future__ import annotations
 
 import dataclasses
+import re
 import shlex
 from collections import defaultdict
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from ..plotting import dot_plot, image_panels, interval_panels, line_panels, sca
 from .stats import PairedDifference, Summary, holm, paired_difference, summary, verdicts
 
 BUDGETS = ("ODE", "1", "2")
+_DISTILLED = re.compile(r"^\d+-RF \+ distill$")
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,17 @@ def claims_of(cfg: CompareConfig) -> list[Claim]:
             cfg.primary_two_step,
             cfg.baseline_two_step,
         ),
+        *[
+            Claim(
+                f"Against {name}, {budget} NFE: the primary Bezier recipe against the field's baseline "
+                f"{name} at the same budget",
+                budget,
+                cfg.primary_one_step if budget == "1" else cfg.primary_two_step,
+                name,
+            )
+            for budget in ("1", "2")
+            for name in baseline_methods(cfg)
+        ],
         Claim(
             "Exploratory, 1 NFE: best Bezier variant against the best k-RF + distill", "1", None, None, True
         ),
@@ -84,6 +97,12 @@ def claims_of(cfg: CompareConfig) -> list[Claim]:
             "Exploratory, 2 NFE: best Bezier variant against the best k-RF + distill", "2", None, None, True
         ),
     ]
+
+
+def baseline_methods(cfg: CompareConfig) -> list[str]:
+    """The method names of the few-step baselines a configuration runs (their distilled students
+    where a baseline is a flow that is distilled, as OT-CFM)."""
+    return [f"{b} + distill" if b == "OT-CFM" else b for b in cfg.baseline_list()]
 
 
 def aggregate(rows: list[dict], metric: str = "quality") -> dict[tuple[str, str, str], Summary]:
@@ -115,7 +134,7 @@ def _best(q: dict, dataset: str, budget: str, prefix: str) -> str:
 
 def _best_distilled(q: dict, dataset: str, budget: str) -> str:
     cands = [
-        (s.mean, m) for (d, m, b), s in q.items() if d == dataset and b == budget and m.endswith("+ distill")
+        (s.mean, m) for (d, m, b), s in q.items() if d == dataset and b == budget and _DISTILLED.match(m)
     ]
     return min(cands)[1]
 
@@ -223,8 +242,9 @@ def table(rows: list[dict], dataset: str, floors: dict, images: bool, translatio
     cols = [(h, aggregate(rows, key)) for h, key in _columns(images, translation)]
     quality, seconds = aggregate(rows), aggregate(rows, "compute_seconds")
     distill, solver = aggregate(rows, "distill_error"), aggregate(rows, "solver_error")
-    tnfe, stages, straight = (
-        aggregate(rows, k) for k in ("teacher_nfe_per_sample", "training_stages", "straightness")
+    tnfe, evals, stages, straight = (
+        aggregate(rows, k)
+        for k in ("teacher_nfe_per_sample", "teacher_evals", "training_stages", "straightness")
     )
     teacher_q = {m: s for (d, m, b), s in quality.items() if b == "ODE"}
     teacher_of = {r["method"]: r["teacher"] for r in rows}
@@ -232,8 +252,8 @@ def table(rows: list[dict], dataset: str, floors: dict, images: bool, translatio
     head = " | ".join(h for h, _ in cols)
     lines = [
         f"| method | NFE | {head} | gap to teacher | distill error (floor) | straightness | compute s "
-        "| training stages | teacher NFE / sample |",
-        "|---|---|" + "---|" * len(cols) + "---|---|---|---|---|---|",
+        "| training stages | teacher NFE / sample | teacher evaluations |",
+        "|---|---|" + "---|" * len(cols) + "---|---|---|---|---|---|---|",
     ]
     keys = sorted(quality, key=lambda k: (BUDGETS.index(k[2]), quality[k].mean))
     for key in keys:
@@ -251,12 +271,13 @@ def table(rows: list[dict], dataset: str, floors: dict, images: bool, translatio
         st = f"{straight[key].mean:.3f}" if key in straight else "-"
         lines.append(
             f"| {m} | {nfe_of[(m, b)]} | {scores} | {gap} | {dist} | {st} "
-            f"| {seconds[key].mean:.1f} | {stages[key].mean:.0f} | {tnfe[key].mean:.0f} |"
+            f"| {seconds[key].mean:.1f} | {stages[key].mean:.0f} | {tnfe[key].mean:.0f} "
+            f"| {evals[key].mean:.3g} |"
         )
     floor_cols = " | ".join(
         str(floors[key]) if key in floors else "-" for _, key in _columns(images, translation)
     )
-    lines.append(f"| noise floor (data vs data) | - | {floor_cols} | - | - | - | - | - | - |")
+    lines.append(f"| noise floor (data vs data) | - | {floor_cols} | - | - | - | - | - | - | - |")
     return "\n".join(lines)
 
 
@@ -317,13 +338,13 @@ def plots(
     )
     files.append("quality_vs_rectifications.png")
     compute = aggregate(rows, "compute_seconds")
+    family = {r["method"]: r["family"] for r in rows}
     xy = {}
     for d in datasets:
         groups = defaultdict(list)
         for (dd, m, b), s in q.items():
             if dd == d and b == "1":
-                fam = "Bezier" if m.startswith("Bezier") else ("k-RF + distill" if "distill" in m else "k-RF")
-                groups[fam].append((compute[(dd, m, b)].mean, s.mean, m))
+                groups[family[m]].append((compute[(dd, m, b)].mean, s.mean, m))
         xy[d] = {"groups": dict(groups), "floor": floors[d]["quality"].mean}
     xy_panels(
         xy,

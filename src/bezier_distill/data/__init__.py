@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from bezier_distill.data.images import IMAGE_DATASETS, is_image_spec, load_images
+from bezier_distill.data.mixtures import MIXTURES, mixture_sampler
 from bezier_distill.data.points import POINT_EXTENSIONS, load_points
 from bezier_distill.data.toy2d import GENERATORS
 from bezier_distill.errors import BadInput
@@ -38,7 +39,7 @@ __all__ = [
     "load_points",
 ]
 
-DATASETS: list[str] = sorted(GENERATORS)
+DATASETS: list[str] = sorted(GENERATORS) + sorted(MIXTURES)
 """Names of the built-in datasets (all 2-D), sorted."""
 
 
@@ -144,7 +145,8 @@ def get_distribution(
 ) -> Distribution:
     """Resolve a dataset spec to a :class:`Distribution`.
 
-    ``spec`` is a built-in name from :data:`DATASETS` (dim 2), or else a point file: any
+    ``spec`` is a built-in name from :data:`DATASETS` (dim 2, or 32 and 128 for the Gaussian
+    mixtures of :mod:`~bezier_distill.data.mixtures`), or else a point file: any
     spec ending in ``.npy``/``.csv`` (case-insensitive) or naming an existing file is
     loaded with :func:`~bezier_distill.data.points.load_points`. ``gaussian`` with
     ``dim`` given is the standard normal of that dimension (the default source for
@@ -166,6 +168,8 @@ def get_distribution(
         return Distribution(name=spec, dim=d, sampler=lambda n, g: torch.randn(n, d, generator=g))
     if isinstance(spec, str) and spec in GENERATORS:
         return Distribution(name=spec, dim=2, sampler=GENERATORS[spec])
+    if isinstance(spec, str) and spec in MIXTURES:
+        return Distribution(name=spec, dim=MIXTURES[spec][0], sampler=mixture_sampler(spec))
     if not isinstance(spec, (str, os.PathLike)):
         raise BadInput(f"dataset must be a name or a file path, got {spec!r}")
     text = os.fspath(spec)

@@ -24,3 +24,12 @@ class SinusoidalTime(nn.Module):
     def forward(self, t: Tensor) -> Tensor:
         args = t.reshape(-1, 1).to(self.freqs.dtype) * self.freqs
         return torch.cat([torch.sin(args), torch.cos(args)], dim=-1)
+
+
+def interval_length(t: Tensor, s: Tensor | None) -> Tensor:
+    """``s - t`` of shape ``(B,)`` (zero when ``s`` is None: the instantaneous velocity)."""
+    if s is None:
+        return torch.zeros_like(t)
+    if s.dim() == 0:
+        s = s.expand(t.shape[0])
+    return s - t

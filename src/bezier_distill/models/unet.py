@@ -9,6 +9,10 @@ embedding conditions each block by a scale and shift applied *after* its second 
 (``h = norm(h) * (1 + scale(t)) + shift(t)``, as in the improved-DDPM / ADM UNets), so no
 normalisation can remove it, whatever the width and group count: a per-channel constant added
 before a group norm with one channel per group would be subtracted out with the group mean.
+With ``interval=True`` the model takes a second time ``s`` (``forward(x, t, s)``, MeanFlow's
+average velocity over ``[t, s]``): the embedding of the duration ``s - t`` is added to the
+time embedding (``s`` defaults to ``t``, the instantaneous velocity).
+
 The decoder mirrors the encoder with skip connections and nearest-neighbour upsampling to the
 skip's size (so odd sizes such as 7 x 7 work).
 """
@@ -21,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .embeddings import SinusoidalTime
+from .embeddings import SinusoidalTime, interval_length
 
 
 def _groups(ch: int) -> int:
@@ -58,6 +62,7 @@ class UNetVelocity(nn.Module):
         blocks: int = 1,
         time_dim: int = 128,
         time_freq: float = 16.0,
+        interval: bool = False,
     ) -> None:
         super().__init__()
         shape, channels = [int(s) for s in shape], [int(c) for c in channels]
@@ -73,10 +78,17 @@ class UNetVelocity(nn.Module):
             "blocks": blocks,
             "time_dim": time_dim,
             "time_freq": time_freq,
+            "interval": bool(interval),
         }
         c_in = shape[0]
+        self.interval = bool(interval)
         self.time = nn.Sequential(
             SinusoidalTime(time_dim, time_freq), nn.Linear(time_dim, time_dim), nn.SiLU()
+        )
+        self.duration = (
+            nn.Sequential(SinusoidalTime(time_dim, time_freq), nn.Linear(time_dim, time_dim), nn.SiLU())
+            if interval
+            else None
         )
         self.stem = nn.Conv2d(c_in, channels[0], 3, padding=1)
         self.down, self.downsample = nn.ModuleList(), nn.ModuleList()
@@ -111,12 +123,16 @@ class UNetVelocity(nn.Module):
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.config["shape"])
 
-    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+    def forward(self, x: Tensor, t: Tensor, s: Tensor | None = None) -> Tensor:
         flat = x.dim() == 2
         h = x.reshape(x.shape[0], *self.config["shape"]) if flat else x
         if t.dim() == 0:
             t = t.expand(x.shape[0])
         temb = self.time(t.to(h.dtype))
+        if self.duration is not None:
+            temb = temb + self.duration(interval_length(t, s).to(h.dtype))
+        elif s is not None:
+            raise TypeError("this model has one time input; build it with interval=True for two")
         h = self.stem(h)
         skips = []
         for level, down in zip(self.down, self.downsample):
