@@ -9,7 +9,7 @@ split its mass into separate clusters. :data:`MIXTURES` maps each name to its ``
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import torch
 from torch import Tensor
@@ -21,7 +21,7 @@ MIXTURES: dict[str, tuple[int, int]] = {"mixture32": (32, 16), "mixture128": (12
 MODE_SD = 0.5
 
 
-@lru_cache(maxsize=None)
+@cache
 def mixture_means(dim: int, modes: int) -> Tensor:
     """The fixed means ``(modes, dim)`` of a mixture."""
     return torch.randn(modes, dim, generator=stream("mixture means", dim, modes))
