@@ -23,7 +23,6 @@ from numbers import Integral
 from typing import Any
 
 import numpy as np
-import ot
 import torch
 from torch import Tensor
 
@@ -91,6 +90,8 @@ def w2(x: Any, y: Any, *, num_iter_max: int = 1_000_000) -> float:
     cost = _sq_dists(xf, yf).numpy()
     a = np.full(xf.shape[0], 1.0 / xf.shape[0])
     b = np.full(yf.shape[0], 1.0 / yf.shape[0])
+    import ot  # POT pulls in scikit-learn: imported where it is used, not by every command
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         value, log = ot.emd2(a, b, cost, numItermax=int(num_iter_max), log=True)

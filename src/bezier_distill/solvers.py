@@ -23,7 +23,6 @@ from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor, nn
-from torchdiffeq import odeint
 
 from .errors import BadInput
 
@@ -144,6 +143,8 @@ def solve(
     if spec.method == "consistency":
         return _consistency(f, x0, spec.steps, generator, trajectory)
     if spec.method == "dopri5":
+        from torchdiffeq import odeint  # it imports SciPy: loaded by the runs that use it
+
         times = record_times if trajectory else None
         if times is None:
             times = torch.linspace(t0, t1, 101 if trajectory else 2)
