@@ -559,3 +559,24 @@ def test_consistency_sampling_beyond_one_step_needs_a_gaussian_source(tmp_path, 
     argv = ["sample", "--model", rf, *two, "--source", tmp_path / "src.npy", "--out", tmp_path / "t.npy"]
     code, _, err = run(capsys, *argv)
     assert code == 2 and "re-noises with Gaussian noise" in err and not (tmp_path / "t.npy").exists()
+
+
+def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    argv = ["compare", "--datasets", "moons", "--seeds", "0", "--steps", "20", "--n-pairs", "200"]
+    argv += ["--n-eval", "100", "--hidden", "16", "--layers", "1", "--teacher-solver", "euler:10"]
+    argv += ["--rectifications", "4", "--degrees", "2", "--teacher-sets", "1-RF", "--baselines", ""]
+    argv += ["--objectives", "end,chord", "--out", out]
+    assert run(capsys, *argv)[0] == 0
+    with (out / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    drift = {r["method"]: float(r["coupling_drift"]) for r in rows if r["coupling_drift"]}
+    assert set(drift) == {"1-RF", "2-RF", "3-RF", "4-RF"} and drift["1-RF"] == 0
+    assert all(drift[f"{k}-RF"] > 0 for k in (2, 3, 4))
+    stages = {r["method"]: r["training_stages"] for r in rows if r["nfe_budget"] == "1"}
+    assert stages["4-RF"] == "4" and stages["4-RF + distill"] == "5"
+    report = (out / "report.md").read_text()
+    table = report.split("## Error accumulation over rectifications")[1].split("## moons")[0]
+    ks = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")]
+    assert ks == ["k", "1", "2", "3", "4"]
+    assert (out / "drift_vs_rectifications.png").stat().st_size > 0

@@ -465,7 +465,7 @@ class CompareConfig(RunFlags, Common):
     source: str = opt("gaussian", "source dataset (pi0); an image dataset makes it a translation task")
     channels: str = opt("32,64", "UNet widths per level (image datasets)")
     blocks: int = opt(1, "UNet residual blocks per level (image datasets)")
-    rectifications: int = opt(3, "train k-RF for k up to this (2 or 3), each distilled")
+    rectifications: int = opt(3, "train k-RF for k up to this (2, 3 or 4), each distilled")
     degrees: str = opt("2,3", "Bezier degrees, comma-separated")
     teacher_sets: str = opt("1-RF,1-RF x2,1-RF+2-RF", "Bezier teacher sets: 1-RF, '1-RF x2', 1-RF+2-RF")
     objectives: str = opt("end,tangent,chord", "Bezier objectives, comma-separated")
@@ -492,8 +492,8 @@ class CompareConfig(RunFlags, Common):
         _check_positive_int(self, "steps", "batch_size", "hidden", "layers", "n_pairs", "n_eval", "blocks")
         if not [d for d in self.datasets.split(",") if d.strip()]:
             raise BadInput("--datasets is empty")
-        if self.rectifications not in (2, 3):
-            raise BadInput(f"--rectifications must be 2 or 3, got {self.rectifications!r}")
+        if self.rectifications not in (2, 3, 4):
+            raise BadInput(f"--rectifications must be 2, 3 or 4, got {self.rectifications!r}")
         for name, choices in (("teacher_sets", TEACHER_SETS), ("objectives", BEZIER_OBJECTIVES)):
             bad = [x for x in _items(getattr(self, name)) if x not in choices]
             if bad or not _items(getattr(self, name)):

@@ -110,8 +110,9 @@ def dot_plot(panels: dict[str, dict], path: str | Path, *, xlabel: str) -> None:
     _save(fig, path)
 
 
-def _floor_axes(ax, title: str, floor: float, xlabel: str, ylabel: str) -> None:
-    ax.axhline(floor, color="grey", ls="--", lw=1, label="noise floor")
+def _floor_axes(ax, title: str, floor: float | None, xlabel: str, ylabel: str) -> None:
+    if floor is not None:
+        ax.axhline(floor, color="grey", ls="--", lw=1, label="noise floor")
     ax.set_yscale("log")
     ax.set_xlabel(xlabel, fontsize=8)
     ax.set_ylabel(ylabel, fontsize=8)
@@ -119,7 +120,8 @@ def _floor_axes(ax, title: str, floor: float, xlabel: str, ylabel: str) -> None:
 
 
 def line_panels(panels: dict[str, dict], path: str | Path, *, xlabel: str, ylabel: str) -> None:
-    """Per panel: lines of ``(x, mean, sd)`` points; ``panels[title] = {"series": ..., "floor": y}``."""
+    """Per panel: lines of ``(x, mean, sd)`` points; ``panels[title] = {"series": ..., "floor": y}``
+    (``floor`` None: no noise-floor line)."""
     fig, axes = _grid(len(panels), 4.8, 3.6)
     for ax, (title, p) in zip(axes, panels.items()):
         for name, pts in p["series"].items():

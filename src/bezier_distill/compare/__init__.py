@@ -28,6 +28,7 @@ from ..recipes import start_run
 from ..storage import atomic_write_bytes, atomic_write_json
 from .chains import build_chain, evaluate_chain
 from .report import (
+    accumulation,
     aggregate,
     claim_paragraph,
     claims_of,
@@ -153,10 +154,23 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
         every = ", ".join(f"{m} ({r:.1f})" for m, r in ranking(rows, datasets, budget, family=""))
         report += [f"- NFE {budget}: {every}"]
     report += [""]
+    report += ["## Error accumulation over rectifications", ""]
+    report += [
+        "Per rectification count k (mean ± sd over seeds): the k-RF solved with dopri5, its "
+        "straightness and coupling drift (mean distance between its dopri5 solution and the "
+        "1-RF's from the same held-out draws), the k-RF in one Euler step, its distilled students, "
+        "and the compute spent up to the one-step student (compute s and teacher NFE: means).",
+        "",
+    ]
+    for d in datasets:
+        report += [f"**{d}**", "", accumulation(rows, d), ""]
+    report += ["![drift](drift_vs_rectifications.png)", ""]
     for d in datasets:
         report += [f"## {d}", "", table(rows, d, floors[d], images, translation), ""]
         report += [f"![samples](samples_{slug(d)}.png)", ""]
-    report += ["## Plots", ""] + [f"![{f}]({f})" for f in figures if not f.startswith(("samples_", "claims"))]
+    report += ["## Plots", ""] + [
+        f"![{f}]({f})" for f in figures if not f.startswith(("samples_", "claims", "drift_"))
+    ]
     atomic_write_bytes(out / "report.md", ("\n".join(report) + "\n").encode())
     claims = [_claim_record(claim, results) for claim, results in decided]
     atomic_write_json(out / "claims.json", {"margin": cfg.margin, "claims": claims})

@@ -3,8 +3,8 @@
 For each dataset and seed one chain of ordinary recipe runs lives under
 ``out/runs/<dataset>/seed<k>/``:
 
-* teachers: a 1-RF, a second 1-RF (its own seed, derived from the chain's), 2-RF and 3-RF
-  by reflow;
+* teachers: a 1-RF, a second 1-RF (its own seed, derived from the chain's), and the 2-RF to
+  the k-RF (``--rectifications``, up to 4) by reflow;
 * k-RF + distill for k = 1 .. rectifications: a one-step (grid {0}) and a two-step (grid
   {0, 1/2}) student on the k-RF's own pairs;
 * Bezier Distillation for every degree, teacher set and objective of the configuration;
@@ -17,7 +17,9 @@ For each dataset and seed one chain of ordinary recipe runs lives under
 Every model is then sampled by each of its :class:`Sampler` s from the same held-out source
 draws and scored against the same reference (:func:`bezier_distill.evaluation.eval_data`);
 each student also gets its distillation error against its teacher's dopri5 solution from the
-same draws, and each teacher its solver error (the floor of that error).
+same draws, and each teacher its solver error (the floor of that error); each k-RF its coupling
+drift, the mean distance ``E||Z1^k(z0) - Z1^1(z0)||`` between its dopri5 solution and the 1-RF's
+from the same held-out draws (how far the rectifications have moved the coupling).
 """
 
 from __future__ import annotations
@@ -136,7 +138,7 @@ def build_chain(
     run_train(TrainConfig(out=folder("rf1"), data=dataset, **arch, **train_opts), progress=False)
     cost = {"1-RF": run_seconds(folder("rf1"))}
     tnfe = {"1-RF": 0.0, "1-RF b": 0.0}
-    stages = {"1-RF": 1, "1-RF b": 1, "2-RF": 2, "3-RF": 3}
+    stages = {"1-RF": 1, "1-RF b": 1} | {f"{k}-RF": k for k in range(2, cfg.rectifications + 1)}
     if "1-RF x2" in cfg.teacher_set_list():
         opts = train_opts | {"seed": second_teacher_seed(seed)}
         run_train(TrainConfig(out=folder("rf1b"), data=dataset, **arch, **opts), progress=False)
@@ -403,9 +405,12 @@ def evaluate_chain(models: list[Model], dataset: str, seed: int, n_eval: int, cf
                 seed=seed,
                 device=cfg.device,
             )
+            drift = None
             if sampler is ODE:
                 teacher_ode[m.method] = xs
                 solver_errors[m.method] = solver_error(net, data.x0.to(cfg.device), xs)
+                if m.family == "k-RF":  # how far reflow has moved the coupling from the 1-RF's
+                    drift = float((xs - teacher_ode["1-RF"]).flatten(1).norm(dim=1).mean())
             rows.append(
                 {
                     "dataset": dataset,
@@ -420,6 +425,7 @@ def evaluate_chain(models: list[Model], dataset: str, seed: int, n_eval: int, cf
                     # every score but the wall seconds, so a rescored chain gives identical rows
                     **{k: v for k, v in scores.as_dict().items() if k != "sample_seconds"},
                     "solver_error": solver_errors.get(m.method) if sampler is ODE else None,
+                    "coupling_drift": drift,
                     "distill_floor": solver_errors.get(m.teacher) if ode is not None else None,
                     "compute_seconds": round(m.seconds, 2),
                     "teacher_nfe_per_sample": m.teacher_nfe,

@@ -22,6 +22,7 @@ from ..plotting import dot_plot, image_panels, interval_panels, line_panels, sca
 from .stats import PairedDifference, Summary, holm, paired_difference, summary, verdicts
 
 BUDGETS = ("ODE", "1", "2")
+RECTIFICATIONS = (1, 2, 3, 4)
 _DISTILLED = re.compile(r"^\d+-RF \+ distill$")
 
 
@@ -281,6 +282,39 @@ def table(rows: list[dict], dataset: str, floors: dict, images: bool, translatio
     return "\n".join(lines)
 
 
+def accumulation(rows: list[dict], dataset: str) -> str:
+    """The markdown table of error accumulation on one dataset: per rectification count k, the
+    k-RF at dopri5 (quality, straightness, coupling drift from the 1-RF), in one Euler step, its
+    distilled students at 1 and 2 NFE, and the compute spent up to the one-step student."""
+    rows = [r for r in rows if r["dataset"] == dataset]
+    q, drift, bent = aggregate(rows), aggregate(rows, "coupling_drift"), aggregate(rows, "straightness")
+    secs, nfe = aggregate(rows, "compute_seconds"), aggregate(rows, "teacher_nfe_per_sample")
+    stages = aggregate(rows, "training_stages")
+    lines = [
+        "| k | k-RF, dopri5 | straightness | coupling drift | k-RF, 1 step | k-RF + distill, 1 NFE "
+        "| k-RF + distill, 2 NFE | compute s | training runs | teacher NFE / sample |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for k in RECTIFICATIONS:
+        teacher, student = f"{k}-RF", f"{k}-RF + distill"
+        if (dataset, teacher, "ODE") not in q:
+            continue
+
+        def cell(stat, key, fmt=None):
+            if key not in stat:
+                return "-"
+            return f"{stat[key].mean:{fmt}}" if fmt else str(stat[key])
+
+        one = (dataset, student, "1")
+        lines.append(
+            f"| {k} | {cell(q, (dataset, teacher, 'ODE'))} | {cell(bent, (dataset, teacher, 'ODE'), '.4f')} "
+            f"| {cell(drift, (dataset, teacher, 'ODE'), '.3g')} | {cell(q, (dataset, teacher, '1'))} "
+            f"| {cell(q, one)} | {cell(q, (dataset, student, '2'))} | {cell(secs, one, '.0f')} "
+            f"| {cell(stages, one, '.0f')} | {cell(nfe, one, '.0f')} |"
+        )
+    return "\n".join(lines)
+
+
 def plots(
     rows, datasets, floors, out: Path, samples: dict, label: str, shapes: dict, decided: list
 ) -> list[str]:
@@ -308,13 +342,14 @@ def plots(
     lines = {}
     for d in datasets:
         series = {
-            "k-RF, 1 Euler step": [
-                (k, q[(d, f"{k}-RF", "1")]) for k in (1, 2, 3) if (d, f"{k}-RF", "1") in q
-            ],
+            f"k-RF, {label}": [(k, q[(d, f"{k}-RF", b)]) for k in RECTIFICATIONS if (d, f"{k}-RF", b) in q]
+            for b, label in (("ODE", "dopri5"), ("1", "1 Euler step"))
         }
         for n in ("1", "2"):
             series[f"k-RF + distill, NFE {n}"] = [
-                (k, q[(d, f"{k}-RF + distill", n)]) for k in (1, 2, 3) if (d, f"{k}-RF + distill", n) in q
+                (k, q[(d, f"{k}-RF + distill", n)])
+                for k in RECTIFICATIONS
+                if (d, f"{k}-RF + distill", n) in q
             ]
         for n in ("1", "2"):
             pts = []
@@ -337,6 +372,24 @@ def plots(
         ylabel=label,
     )
     files.append("quality_vs_rectifications.png")
+    moved = aggregate(rows, "coupling_drift")
+    bent = aggregate(rows, "straightness")
+    drift_panels = {
+        d: {
+            "series": {
+                name: [
+                    (k, s[key].mean, s[key].sd) for k in RECTIFICATIONS if (key := (d, f"{k}-RF", "ODE")) in s
+                ]
+                for name, s in (("coupling drift E||Z1^k - Z1^1||", moved), ("straightness S", bent))
+            },
+            "floor": None,
+        }
+        for d in datasets
+    }
+    line_panels(
+        drift_panels, out / "drift_vs_rectifications.png", xlabel="rectifications k", ylabel="k-RF at dopri5"
+    )
+    files.append("drift_vs_rectifications.png")
     compute = aggregate(rows, "compute_seconds")
     family = {r["method"]: r["family"] for r in rows}
     xy = {}
