@@ -565,8 +565,9 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
     out = tmp_path / "cmp"
     argv = ["compare", "--datasets", "moons", "--seeds", "0", "--steps", "20", "--n-pairs", "200"]
     argv += ["--n-eval", "100", "--hidden", "16", "--layers", "1", "--teacher-solver", "euler:10"]
-    argv += ["--rectifications", "4", "--degrees", "2", "--teacher-sets", "1-RF", "--baselines", ""]
-    argv += ["--objectives", "end,chord", "--out", out]
+    argv += ["--rectifications", "4", "--degrees", "2", "--baselines", ""]
+    argv += ["--teacher-sets", "1-RF,1-RF endpoint,1-RF control,1-RF guides+2-RF end"]
+    argv += ["--objectives", "end,chord,end/grid,end/mixed", "--out", out]
     assert run(capsys, *argv)[0] == 0
     with (out / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -580,3 +581,9 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
     ks = [line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| ")]
     assert ks == ["k", "1", "2", "3", "4"]
     assert (out / "drift_vs_rectifications.png").stat().st_size > 0
+    bezier = {r["method"]: r for r in rows if r["family"] == "Bezier" and r["nfe_budget"] == "1"}
+    assert len(bezier) == 16 and "Bezier n=2 [1-RF guides+2-RF end] end/grid" in bezier
+    mixed = bezier["Bezier n=2 [1-RF guides+2-RF end] end/mixed"]
+    assert (mixed["rectifications"], mixed["teacher"], mixed["training_stages"]) == ("2", "2-RF", "3")
+    control = json.loads((out / "runs/moons/seed0/guided-n2-1-RFcontrol/manifest.json").read_text())
+    assert control["guide_as"] == "control"

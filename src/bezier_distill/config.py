@@ -438,9 +438,21 @@ class DemoConfig(RunFlags, Common):
         _check_positive_int(self, "steps", "batch_size", "n_pairs", "n_eval")
 
 
-TEACHER_SETS = ("1-RF", "1-RF x2", "1-RF+2-RF")
+TEACHER_SETS = (
+    "1-RF",
+    "1-RF x2",
+    "1-RF+2-RF",
+    "1-RF endpoint",
+    "1-RF control",
+    "1-RF guides+2-RF end",
+)
+# Bezier objectives of a comparison: OBJECTIVE, or OBJECTIVE/TIME-SAMPLING for end and tangent
+COMPARE_OBJECTIVES = (
+    *BEZIER_OBJECTIVES,
+    *(f"{o}/{t}" for o in ("end", "tangent") for t in TIME_SAMPLINGS if t != "uniform"),
+)
 BASELINES = ("2-RF++", "OT-CFM", "CD", "MeanFlow")
-_BEZIER_NAME = re.compile(r"^Bezier n=(?P<degree>\d+) \[(?P<teachers>[^\]]+)\] (?P<objective>\w+)$")
+_BEZIER_NAME = re.compile(r"^Bezier n=(?P<degree>\d+) \[(?P<teachers>[^\]]+)\] (?P<objective>[\w/-]+)$")
 _DISTILLED_NAME = re.compile(r"^(?P<k>\d+)-RF \+ distill$")
 
 
@@ -467,8 +479,17 @@ class CompareConfig(RunFlags, Common):
     blocks: int = opt(1, "UNet residual blocks per level (image datasets)")
     rectifications: int = opt(3, "train k-RF for k up to this (2, 3 or 4), each distilled")
     degrees: str = opt("2,3", "Bezier degrees, comma-separated")
-    teacher_sets: str = opt("1-RF,1-RF x2,1-RF+2-RF", "Bezier teacher sets: 1-RF, '1-RF x2', 1-RF+2-RF")
-    objectives: str = opt("end,tangent,chord", "Bezier objectives, comma-separated")
+    teacher_sets: str = opt(
+        "1-RF,1-RF x2,1-RF+2-RF",
+        "Bezier teacher sets, comma-separated: 1-RF (state guides passed through), '1-RF x2', 1-RF+2-RF "
+        "(averaged states), '1-RF endpoint', '1-RF control' (states as raw control points), "
+        "'1-RF guides+2-RF end' (the 1-RF's states inside, the 2-RF's end)",
+    )
+    objectives: str = opt(
+        "end,tangent,chord",
+        "Bezier objectives, comma-separated; end and tangent may name their time sampling, e.g. "
+        "end/grid (only the grid times: the true teacher states), end/u-shaped, end/mixed",
+    )
     baselines: str = opt(
         ",".join(BASELINES),
         "the field's few-step baselines to run beside them, comma-separated (empty: none), each at the "
@@ -494,7 +515,7 @@ class CompareConfig(RunFlags, Common):
             raise BadInput("--datasets is empty")
         if self.rectifications not in (2, 3, 4):
             raise BadInput(f"--rectifications must be 2, 3 or 4, got {self.rectifications!r}")
-        for name, choices in (("teacher_sets", TEACHER_SETS), ("objectives", BEZIER_OBJECTIVES)):
+        for name, choices in (("teacher_sets", TEACHER_SETS), ("objectives", COMPARE_OBJECTIVES)):
             bad = [x for x in _items(getattr(self, name)) if x not in choices]
             if bad or not _items(getattr(self, name)):
                 raise BadInput(

@@ -101,7 +101,7 @@ def distillation(model: nn.Module, z0: Tensor, z1: Tensor, t: Tensor, *, loss: s
 
 
 BEZIER_OBJECTIVES = ("end", "tangent", "chord")
-TIME_SAMPLINGS = ("uniform", "grid", "u-shaped")
+TIME_SAMPLINGS = ("uniform", "grid", "u-shaped", "mixed")
 
 
 def bezier_time(
@@ -110,8 +110,10 @@ def bezier_time(
     """Training times for a Bezier objective, shape ``(batch,)``.
 
     ``chord`` always uses the grid ``{0, 1/k, ..., (k-1)/k}``; ``end`` and
-    ``tangent`` use ``U[0, 1)`` (``sampling="uniform"``), that grid, or 2-RF++'s U-shaped
-    density on ``[0, 1 - T_EPS]`` (``"u-shaped"``, :func:`u_shaped`).
+    ``tangent`` use ``U[0, 1)`` (``sampling="uniform"``), that grid, 2-RF++'s U-shaped
+    density on ``[0, 1 - T_EPS]`` (``"u-shaped"``, :func:`u_shaped`), or ``"mixed"``: a point mass
+    at ``t = 0`` (half the draws, chosen at random) mixed with ``U[0, 1)`` (the one-step target,
+    with the rest of the curve as an auxiliary task).
     """
     if objective not in BEZIER_OBJECTIVES:
         raise BadInput(f"unknown objective {objective!r}: choose one of {', '.join(BEZIER_OBJECTIVES)}")
@@ -120,6 +122,8 @@ def bezier_time(
     if objective == "chord" or sampling == "grid":
         return grid_time(batch, k, generator)
     u = torch.rand(batch, generator=generator)
+    if sampling == "mixed":
+        return torch.where(torch.rand(batch, generator=generator) < 0.5, torch.zeros_like(u), u)
     return (1 - T_EPS) * u_shaped(u) if sampling == "u-shaped" else u
 
 

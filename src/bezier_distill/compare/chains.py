@@ -77,13 +77,26 @@ class TeacherSet:
     guides: str
     upstream: tuple[str, ...]  # the teacher stages whose cost the coupling inherits
     rectifications: int
-    end: str  # the method whose ODE end is P_n
+    end: str  # the method whose ODE end is P_n (the first of ``folders``)
+    guide_as: str = "through"
+
+    @property
+    def slug(self) -> str:
+        """The label in folder names."""
+        return self.label.replace(" ", "").replace("+", "_")
 
 
 TEACHER_SETS = {
     "1-RF": TeacherSet("1-RF", ("rf1",), "state:0", ("1-RF",), 1, "1-RF"),
     "1-RF x2": TeacherSet("1-RF x2", ("rf1", "rf1b"), "state:0+1", ("1-RF", "1-RF b"), 1, "1-RF"),
     "1-RF+2-RF": TeacherSet("1-RF+2-RF", ("rf2", "rf1"), "state:0+1", ("2-RF",), 2, "2-RF"),
+    # the same 1-RF guided otherwise: its one-step endpoints, or its states as raw control points
+    "1-RF endpoint": TeacherSet("1-RF endpoint", ("rf1",), "endpoint:0", ("1-RF",), 1, "1-RF", "control"),
+    "1-RF control": TeacherSet("1-RF control", ("rf1",), "state:0", ("1-RF",), 1, "1-RF", "control"),
+    # teachers of two ranks, one per control point: the 1-RF's states inside, the 2-RF's end
+    "1-RF guides+2-RF end": TeacherSet(
+        "1-RF guides+2-RF end", ("rf2", "rf1"), "state:1", ("2-RF",), 2, "2-RF"
+    ),
 }
 
 
@@ -213,7 +226,7 @@ def build_chain(
     for degree in cfg.degree_list():
         for label in cfg.teacher_set_list():
             ts = TEACHER_SETS[label]
-            gname = f"guided-n{degree}-{label.replace(' ', '').replace('+', '_')}"
+            gname = f"guided-n{degree}-{ts.slug}"
             coupling = run_guide(
                 GuideConfig(
                     out=folder(gname),
@@ -221,7 +234,7 @@ def build_chain(
                     teacher_solvers=cfg.teacher_solver,
                     degree=degree,
                     guides=ts.guides,
-                    guide_as="through",
+                    guide_as=ts.guide_as,
                     **coupling_opts,
                 ),
                 progress=False,
@@ -229,10 +242,16 @@ def build_chain(
             up = sum(cost[u] for u in ts.upstream) + coupling["seconds"]
             up_nfe = sum(tnfe[u] for u in ts.upstream) + coupling["mean_nfe"]
             for objective in cfg.objective_list():
-                name = f"{gname}-{objective}"
+                name = f"{gname}-{objective.replace('/', '_')}"
+                kind, _, sampling = objective.partition("/")
                 run_bezier(
                     BezierConfig(
-                        out=folder(name), coupling=folder(gname), objective=objective, k=2, **train_opts
+                        out=folder(name),
+                        coupling=folder(gname),
+                        objective=kind,
+                        time_sampling=sampling or "uniform",
+                        k=2,
+                        **train_opts,
                     ),
                     progress=False,
                 )
