@@ -400,7 +400,7 @@ BAD = [
     (["compare", "--teacher-sets", "2-RF"], "--teacher-sets must list"),
     (["compare", "--objectives", "arc"], "--objectives must list"),
     (["compare", "--degrees", "1"], "--degrees must be comma-separated integers >= 2"),
-    (["compare", "--rectifications", "5"], "--rectifications must be 2 or 3"),
+    (["compare", "--rectifications", "5"], "--rectifications must be 2, 3 or 4"),
     (["compare", "--datasets", "digits,moons"], "mixes image and point datasets"),
     (
         ["compare", "--teacher-solver", "rk4:x"],
@@ -411,6 +411,11 @@ BAD = [
     (["compare", "--baseline-one-step", "4-RF + distill"], "--baseline-one-step must name a k-RF + distill"),
     (["compare", "--margin", "0"], "--margin must be a positive number"),
     (["compare", "--baselines", "DDIM"], "--baselines must list some of"),
+    (["compare", "--objectives", "end@x"], "--objectives must list some of"),
+    (
+        ["bezier", "--coupling", "{tmp}/g", "--guide-noise", "-1"],
+        "--guide-noise must be a non-negative number",
+    ),
     (["train", "--recipe", "2-rf++"], "--recipe 2-rf++ reflows a flow: pass --pairs"),
     (["train", "--recipe", "fast"], "unknown recipe 'fast'"),
     (["train", "--objective", "meanflow", "--meanflow-ratio", "2"], "--meanflow-ratio must lie in [0, 1]"),
@@ -567,7 +572,7 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
     argv += ["--n-eval", "100", "--hidden", "16", "--layers", "1", "--teacher-solver", "euler:10"]
     argv += ["--rectifications", "4", "--degrees", "2", "--baselines", ""]
     argv += ["--teacher-sets", "1-RF,1-RF endpoint,1-RF control,1-RF guides+2-RF end"]
-    argv += ["--objectives", "end,chord,end/grid,end/mixed", "--out", out]
+    argv += ["--objectives", "end,chord,end/grid,end/mixed@0.2", "--out", out]
     assert run(capsys, *argv)[0] == 0
     with (out / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -583,7 +588,9 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
     assert (out / "drift_vs_rectifications.png").stat().st_size > 0
     bezier = {r["method"]: r for r in rows if r["family"] == "Bezier" and r["nfe_budget"] == "1"}
     assert len(bezier) == 16 and "Bezier n=2 [1-RF guides+2-RF end] end/grid" in bezier
-    mixed = bezier["Bezier n=2 [1-RF guides+2-RF end] end/mixed"]
+    mixed = bezier["Bezier n=2 [1-RF guides+2-RF end] end/mixed@0.2"]
     assert (mixed["rectifications"], mixed["teacher"], mixed["training_stages"]) == ("2", "2-RF", "3")
     control = json.loads((out / "runs/moons/seed0/guided-n2-1-RFcontrol/manifest.json").read_text())
     assert control["guide_as"] == "control"
+    noisy = "runs/moons/seed0/guided-n2-1-RFguides_2-RFend-end_mixed_noise0.2/config.json"
+    assert json.loads((out / noisy).read_text())["guide_noise"] == 0.2

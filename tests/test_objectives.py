@@ -317,3 +317,15 @@ def test_end_on_the_grid_of_a_through_curve_is_supervised_by_the_true_teacher_st
     # k-segment distillation from true states, whatever the curve does between the grid times
     assert torch.allclose(model.x, state, atol=1e-5)
     assert torch.allclose(loss, (2 * (z1 - state)).pow(2).mean(), rtol=1e-4)
+
+
+def test_noisy_guides_move_only_the_interior_control_points():
+    from bezier_distill.couplings import Coupling
+    from bezier_distill.objectives import BezierDistillation
+
+    points = torch.randn(3, 500, 2, generator=torch.Generator().manual_seed(0))
+    exact = BezierDistillation(Coupling(points)).draw(4000, torch.Generator().manual_seed(1))
+    noisy = BezierDistillation(Coupling(points), guide_noise=0.3).draw(4000, torch.Generator().manual_seed(1))
+    a, b = exact["points"], noisy["points"]  # (rows, n + 1, D), the same rows drawn
+    assert torch.equal(a[:, 0], b[:, 0]) and torch.equal(a[:, -1], b[:, -1])
+    assert abs(float((b[:, 1] - a[:, 1]).std()) - 0.3) < 0.01

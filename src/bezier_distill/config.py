@@ -365,11 +365,16 @@ class BezierConfig(Optim, RunFlags, Common):
     objective: str = opt("end", f"objective: {', '.join(BEZIER_OBJECTIVES)}")
     k: int = opt(2, "grid steps of the chord objective (and of --time-sampling grid)")
     time_sampling: str = opt("uniform", f"training times of end/tangent: {', '.join(TIME_SAMPLINGS)}")
+    guide_noise: float = opt(
+        0.0, "standard deviation of Gaussian noise added to the interior control points of every batch"
+    )
 
     def __post_init__(self) -> None:
         _check_device(self)
         self._check_optim()
         _check_positive_int(self, "k")
+        if not (isinstance(self.guide_noise, int | float) and 0 <= self.guide_noise < math.inf):
+            raise BadInput(f"--guide-noise must be a non-negative number, got {self.guide_noise!r}")
         _check_choice(self, "objective", BEZIER_OBJECTIVES)
         _check_choice(self, "time_sampling", TIME_SAMPLINGS)
         if not self.coupling:
@@ -452,8 +457,21 @@ COMPARE_OBJECTIVES = (
     *(f"{o}/{t}" for o in ("end", "tangent") for t in TIME_SAMPLINGS if t != "uniform"),
 )
 BASELINES = ("2-RF++", "OT-CFM", "CD", "MeanFlow")
-_BEZIER_NAME = re.compile(r"^Bezier n=(?P<degree>\d+) \[(?P<teachers>[^\]]+)\] (?P<objective>[\w/-]+)$")
+_BEZIER_NAME = re.compile(r"^Bezier n=(?P<degree>\d+) \[(?P<teachers>[^\]]+)\] (?P<objective>[\w/.@-]+)$")
 _DISTILLED_NAME = re.compile(r"^(?P<k>\d+)-RF \+ distill$")
+
+
+def _variant_of(objective: str) -> str | None:
+    """``OBJECTIVE[/SAMPLING]`` of a compare objective ``OBJECTIVE[/SAMPLING][@NOISE]`` (None when
+    the guide-noise suffix is not a non-negative number)."""
+    base, at, noise = objective.partition("@")
+    if at:
+        try:
+            if not 0 <= float(noise) < math.inf:
+                return None
+        except ValueError:
+            return None
+    return base
 
 
 def _items(text: str) -> list[str]:
@@ -488,7 +506,8 @@ class CompareConfig(RunFlags, Common):
     objectives: str = opt(
         "end,tangent,chord",
         "Bezier objectives, comma-separated; end and tangent may name their time sampling, e.g. "
-        "end/grid (only the grid times: the true teacher states), end/u-shaped, end/mixed",
+        "end/grid (only the grid times: the true teacher states), end/u-shaped, end/mixed; '@S' adds "
+        "guide noise of standard deviation S, e.g. end@0.1",
     )
     baselines: str = opt(
         ",".join(BASELINES),
@@ -516,7 +535,7 @@ class CompareConfig(RunFlags, Common):
         if self.rectifications not in (2, 3, 4):
             raise BadInput(f"--rectifications must be 2, 3 or 4, got {self.rectifications!r}")
         for name, choices in (("teacher_sets", TEACHER_SETS), ("objectives", COMPARE_OBJECTIVES)):
-            bad = [x for x in _items(getattr(self, name)) if x not in choices]
+            bad = [x for x in _items(getattr(self, name)) if _variant_of(x) not in choices]
             if bad or not _items(getattr(self, name)):
                 raise BadInput(
                     f"{flag_name(name)} must list some of {', '.join(choices)}, got {bad or 'none'}"

@@ -205,18 +205,26 @@ class Distillation(Objective):
 @dataclass
 class BezierDistillation(Objective):
     """Bezier Distillation on a guided coupling (``sample_points(batch, generator)`` returns control
-    points ``(n + 1, batch, *D)``) with the ``objective`` ``end``, ``tangent`` or ``chord``."""
+    points ``(n + 1, batch, *D)``) with the ``objective`` ``end``, ``tangent`` or ``chord``.
+
+    ``guide_noise`` > 0 draws each batch's interior control points from a Gaussian around the
+    stored guides (standard deviation ``guide_noise``, fresh in every batch): noisy guides, a
+    guiding distribution rather than a point; the ends ``P_0`` and ``P_n`` stay as they are."""
 
     coupling: Any
     objective: str = "end"
     k: int = 2
     time_sampling: str = "uniform"
     loss: str = "l2"
+    guide_noise: float = 0.0
 
     def draw(self, batch: int, generator: torch.Generator) -> dict[str, Tensor]:
-        points = self.coupling.sample_points(batch, generator).transpose(0, 1)  # rows first
+        points = self.coupling.sample_points(batch, generator)
+        if self.guide_noise > 0 and points.shape[0] > 2:
+            noise = torch.randn(points[1:-1].shape, generator=generator, device=points.device)
+            points = torch.cat([points[:1], points[1:-1] + self.guide_noise * noise, points[-1:]])
         t = bezier_time(batch, self.objective, generator, k=self.k, sampling=self.time_sampling)
-        return {"points": points, "t": t}
+        return {"points": points.transpose(0, 1), "t": t}  # rows first
 
     def __call__(self, model: nn.Module, rows: dict[str, Tensor]) -> Tensor:
         points = rows["points"].transpose(0, 1)

@@ -423,7 +423,12 @@ def run_bezier(cfg: BezierConfig, *, progress: bool = True) -> nn.Module:
     coupling, model, inputs = _student(cfg.coupling, cfg.init, cfg.allow_changed_teacher)
 
     objective = BezierDistillation(
-        coupling, cfg.objective, k=cfg.k, time_sampling=cfg.time_sampling, loss=cfg.loss
+        coupling,
+        cfg.objective,
+        k=cfg.k,
+        time_sampling=cfg.time_sampling,
+        loss=cfg.loss,
+        guide_noise=cfg.guide_noise,
     )
     desc = f"bezier n={coupling.degree} {cfg.objective}"
     purpose, origin = f"train/bezier@{coupling.digest}", _coupling_origin(coupling)

@@ -242,14 +242,16 @@ def build_chain(
             up = sum(cost[u] for u in ts.upstream) + coupling["seconds"]
             up_nfe = sum(tnfe[u] for u in ts.upstream) + coupling["mean_nfe"]
             for objective in cfg.objective_list():
-                name = f"{gname}-{objective.replace('/', '_')}"
-                kind, _, sampling = objective.partition("/")
+                name = f"{gname}-{objective.replace('/', '_').replace('@', '_noise')}"
+                variant, _, noise = objective.partition("@")
+                kind, _, sampling = variant.partition("/")
                 run_bezier(
                     BezierConfig(
                         out=folder(name),
                         coupling=folder(gname),
                         objective=kind,
                         time_sampling=sampling or "uniform",
+                        guide_noise=float(noise or 0),
                         k=2,
                         **train_opts,
                     ),
