@@ -412,6 +412,11 @@ BAD = [
     (["compare", "--margin", "0"], "--margin must be a positive number"),
     (["compare", "--baselines", "DDIM"], "--baselines must list some of"),
     (["compare", "--objectives", "end@x"], "--objectives must list some of"),
+    (["compare", "--student-hidden", "-1"], "--student-hidden must be a non-negative integer"),
+    (
+        ["distill", "--pairs", "{tmp}/p", "--hidden", "8"],
+        "--hidden is ignored when training starts from a model",
+    ),
     (
         ["bezier", "--coupling", "{tmp}/g", "--guide-noise", "-1"],
         "--guide-noise must be a non-negative number",
@@ -570,7 +575,7 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
     out = tmp_path / "cmp"
     argv = ["compare", "--datasets", "moons", "--seeds", "0", "--steps", "20", "--n-pairs", "200"]
     argv += ["--n-eval", "100", "--hidden", "16", "--layers", "1", "--teacher-solver", "euler:10"]
-    argv += ["--rectifications", "4", "--degrees", "2", "--baselines", ""]
+    argv += ["--rectifications", "4", "--degrees", "2", "--baselines", "CD", "--student-hidden", "8"]
     argv += ["--teacher-sets", "1-RF,1-RF endpoint,1-RF control,1-RF guides+2-RF end"]
     argv += ["--objectives", "end,chord,end/grid,end/mixed@0.2", "--out", out]
     assert run(capsys, *argv)[0] == 0
@@ -592,5 +597,11 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
     assert (mixed["rectifications"], mixed["teacher"], mixed["training_stages"]) == ("2", "2-RF", "3")
     control = json.loads((out / "runs/moons/seed0/guided-n2-1-RFcontrol/manifest.json").read_text())
     assert control["guide_as"] == "control"
+    widths = {
+        name: json.loads((out / f"runs/moons/seed0/{name}/model/config.json").read_text())["hidden"]
+        for name in ("rf1", "rf4", "d4-k1", "cd", "guided-n2-1-RF-end")
+    }
+    assert widths == {"rf1": 16, "rf4": 16, "d4-k1": 8, "cd": 8, "guided-n2-1-RF-end": 8}
+    assert "Premise, 1 NFE" in report
     noisy = "runs/moons/seed0/guided-n2-1-RFguides_2-RFend-end_mixed_noise0.2/config.json"
     assert json.loads((out / noisy).read_text())["guide_noise"] == 0.2

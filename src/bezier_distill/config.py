@@ -176,7 +176,39 @@ class Solver:
 
 
 @dataclass(frozen=True)
-class TrainConfig(Optim, RunFlags, Common):
+class Arch:
+    """The architecture of a fresh model (a run that fine-tunes a model takes that model's)."""
+
+    arch: str = opt("auto", "model: mlp, unet, or auto (unet for image data, mlp otherwise)")
+    hidden: int = opt(256, "MLP width")
+    layers: int = opt(3, "MLP hidden layers")
+    channels: str = opt("32,64", "UNet widths, one per resolution level (depth = their number)")
+    blocks: int = opt(1, "UNet residual blocks per level")
+
+    def widths(self) -> list[int]:
+        return parse_widths(self.channels)
+
+    def fresh_model(self) -> bool:
+        return self.init == "scratch"
+
+    def _check_arch(self) -> None:
+        _check_positive_int(self, "hidden", "layers", "blocks")
+        _check_choice(self, "arch", ("auto", "mlp", "unet"))
+        self.widths()
+
+    def _refuse_arch_unless_fresh(self, default_start: str) -> None:
+        if not self.fresh_model():
+            start = f"--init {self.init}" if self.init else default_start
+            _refuse_ignored(
+                self,
+                ("arch", "hidden", "layers", "channels", "blocks"),
+                f"when training starts from a model ({start})",
+                "leave it out, or pass --init scratch for a fresh model",
+            )
+
+
+@dataclass(frozen=True)
+class TrainConfig(Optim, Arch, RunFlags, Common):
     """Train a velocity model: 1-RF on (source, data), or k-RF on stored pairs."""
 
     out: str = opt("runs/out", "output folder: model/, checkpoint.pt, metrics.jsonl, config.json")
@@ -213,21 +245,15 @@ class TrainConfig(Optim, RunFlags, Common):
         "a named recipe whose settings replace those left at their defaults: 2-rf++ (on --pairs: "
         "u-shaped times, pseudo-Huber loss, starting from the pairs' teacher; Lee et al. 2024)",
     )
-    arch: str = opt("auto", "model: mlp, unet, or auto (unet for image data, mlp otherwise)")
-    hidden: int = opt(256, "MLP width")
-    layers: int = opt(3, "MLP hidden layers")
-    channels: str = opt("32,64", "UNet widths, one per resolution level (depth = their number)")
-    blocks: int = opt(1, "UNet residual blocks per level")
 
     def __post_init__(self) -> None:
         _check_device(self)
         self._check_optim()
-        _check_positive_int(self, "hidden", "layers", "blocks")
+        self._check_arch()
         _check_choice(self, "path", tuple(PATHS))
         _check_choice(self, "pairing", tuple(PAIRINGS))
         _check_choice(self, "time_sampling", TRAIN_TIMES)
         _check_choice(self, "objective", ("flow", "meanflow"))
-        _check_choice(self, "arch", ("auto", "mlp", "unet"))
         if self.recipe is not None:
             _check_choice(self, "recipe", tuple(TRAIN_RECIPES))
             if not self.pairs:
@@ -242,27 +268,16 @@ class TrainConfig(Optim, RunFlags, Common):
             _refuse_ignored(self, ("meanflow_ratio",), "unless --objective meanflow")
         elif self.path != "straight":
             raise BadInput("--objective meanflow trains on the straight path: leave --path out")
-        self.widths()
         if self.pairs:
             _refuse_ignored(self, ("data", "source"), "with --pairs (the pair folder fixes source and data)")
             _refuse_ignored(self, ("pairing",), "with --pairs (the pair folder fixes the pairs)")
         if self.init or not self.pairs:
             _refuse_ignored(self, ("allow_changed_teacher",), "unless the run starts from the pairs' teacher")
-        if not self.fresh_model():
-            start = f"--init {self.init}" if self.init else "the pairs' teacher"
-            _refuse_ignored(
-                self,
-                ("arch", "hidden", "layers", "channels", "blocks"),
-                f"when training starts from a model ({start})",
-                "leave it out, or pass --init scratch for a fresh model",
-            )
+        self._refuse_arch_unless_fresh("the pairs' teacher")
 
     def fresh_model(self) -> bool:
         """Whether the run builds a fresh model (else it fine-tunes --init or the pairs' teacher)."""
         return self.init == "scratch" or not (self.init or self.pairs)
-
-    def widths(self) -> list[int]:
-        return parse_widths(self.channels)
 
 
 # Named recipes of `train`: the settings they give to the flags a user leaves out.
@@ -270,13 +285,15 @@ TRAIN_RECIPES = {"2-rf++": {"time_sampling": "u-shaped", "loss": "pseudo_huber"}
 
 
 @dataclass(frozen=True)
-class DistillConfig(Optim, RunFlags, Common):
+class DistillConfig(Optim, Arch, RunFlags, Common):
     """Distill a k-RF into a one-step (k = 1) or k-step student from stored pairs."""
 
     out: str = opt("runs/out", "output folder of the student: model/, checkpoint.pt, metrics.jsonl")
 
     pairs: str | None = opt(None, "pair folder from `reflow` (required)")
-    init: str | None = opt(None, "model folder to start from; default: the pairs' teacher")
+    init: str | None = opt(
+        None, "model folder to start from, or 'scratch' (a fresh student); default: the pairs' teacher"
+    )
     k: int = opt(1, "number of student steps (t drawn from {0, 1/k, ...})")
     objective: str = opt(
         "distill",
@@ -292,6 +309,8 @@ class DistillConfig(Optim, RunFlags, Common):
         _check_device(self)
         self._check_optim()
         _check_positive_int(self, "k", "consistency_steps")
+        self._check_arch()
+        self._refuse_arch_unless_fresh("the pairs' teacher")
         _check_choice(self, "objective", ("distill", "consistency"))
         if not self.pairs:
             raise BadInput("--pairs is required: a pair folder made by `bezier-distill reflow`")
@@ -299,7 +318,7 @@ class DistillConfig(Optim, RunFlags, Common):
             _refuse_ignored(self, ("k",), "with --objective consistency (a one-step student)")
         else:
             _refuse_ignored(self, ("consistency_steps",), "unless --objective consistency")
-        if self.init:
+        if self.init and not (self.init == "scratch" and self.objective == "consistency"):
             _refuse_ignored(self, ("allow_changed_teacher",), "with --init (the pairs' teacher is not used)")
 
 
@@ -352,13 +371,15 @@ class GuideConfig(RunFlags, Common):
 
 
 @dataclass(frozen=True)
-class BezierConfig(Optim, RunFlags, Common):
+class BezierConfig(Optim, Arch, RunFlags, Common):
     """Bezier Distillation: train a one- or few-step student on a guided coupling."""
 
     out: str = opt("runs/out", "output folder of the student: model/, checkpoint.pt, metrics.jsonl")
 
     coupling: str | None = opt(None, "guided coupling folder from `guide` (required)")
-    init: str | None = opt(None, "model folder to start from; default: the end teacher")
+    init: str | None = opt(
+        None, "model folder to start from, or 'scratch' (a fresh student); default: the end teacher"
+    )
     allow_changed_teacher: bool = opt(
         False, "use the coupling although its teacher's weights differ from the SHA-256 it recorded"
     )
@@ -373,6 +394,8 @@ class BezierConfig(Optim, RunFlags, Common):
         _check_device(self)
         self._check_optim()
         _check_positive_int(self, "k")
+        self._check_arch()
+        self._refuse_arch_unless_fresh("the end teacher")
         if not (isinstance(self.guide_noise, int | float) and 0 <= self.guide_noise < math.inf):
             raise BadInput(f"--guide-noise must be a non-negative number, got {self.guide_noise!r}")
         _check_choice(self, "objective", BEZIER_OBJECTIVES)
@@ -509,6 +532,13 @@ class CompareConfig(RunFlags, Common):
         "end/grid (only the grid times: the true teacher states), end/u-shaped, end/mixed; '@S' adds "
         "guide noise of standard deviation S, e.g. end@0.1",
     )
+    student_hidden: int = opt(
+        0, "MLP width of fresh students (distilled, Bezier, CD); 0: fine-tune the teacher"
+    )
+    student_layers: int = opt(0, "MLP hidden layers of fresh students; 0: the teachers' --layers")
+    student_channels: str = opt(
+        "", "UNet widths of fresh students (image datasets); empty: fine-tune the teacher"
+    )
     baselines: str = opt(
         ",".join(BASELINES),
         "the field's few-step baselines to run beside them, comma-separated (empty: none), each at the "
@@ -540,6 +570,12 @@ class CompareConfig(RunFlags, Common):
                 raise BadInput(
                     f"{flag_name(name)} must list some of {', '.join(choices)}, got {bad or 'none'}"
                 )
+        for name in ("student_hidden", "student_layers"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise BadInput(f"{flag_name(name)} must be a non-negative integer, got {value!r}")
+        if self.student_channels:
+            parse_widths(self.student_channels)
         bad = [x for x in self.baseline_list() if x not in BASELINES]
         if bad:
             raise BadInput(f"--baselines must list some of {', '.join(BASELINES)} (or none), got {bad}")
@@ -610,6 +646,19 @@ class CompareConfig(RunFlags, Common):
     def baseline_list(self) -> list[str]:
         return _items(self.baselines)
 
+    def student_arch(self, images: bool, hidden: int, layers: int) -> dict:
+        """The arguments that make a student fresh and smaller than its teachers (of MLP width
+        ``hidden`` and depth ``layers``); empty: students fine-tune their teacher, the default."""
+        if images and self.student_channels:
+            return {"init": "scratch", "channels": self.student_channels, "blocks": self.blocks}
+        if not images and (self.student_hidden or self.student_layers):
+            return {
+                "init": "scratch",
+                "hidden": self.student_hidden or hidden,
+                "layers": self.student_layers or layers,
+            }
+        return {}
+
 
 @dataclass(frozen=True)
 class ClassifierConfig(Overwrite, Common):
@@ -660,6 +709,7 @@ LIST_KEYS = {
     "teacher_sets": ",",
     "objectives": ",",
     "baselines": ",",
+    "student_channels": ",",
 }
 
 

@@ -234,10 +234,18 @@ def _start_model(coupling: CouplingDataset, init: str | None, allow_changed: boo
     return from_pretrained(teacher), {"--init (the coupling's teacher)": [teacher]}
 
 
-def _student(folder: str, init: str | None, allow_changed: bool) -> tuple[CouplingDataset, nn.Module, dict]:
-    """A verified stored coupling and the model to fine-tune on it (its end teacher unless ``init``)."""
+def _student(folder: str, cfg) -> tuple[CouplingDataset, nn.Module, dict]:
+    """A verified stored coupling and the student to train on it: its end teacher, ``cfg.init``, or
+    (``--init scratch``) a fresh model of ``cfg``'s architecture (``--arch auto`` follows the end
+    teacher's data: a UNet for images)."""
     coupling = CouplingDataset(folder)
-    model, inputs = _start_model(coupling, init, allow_changed)
+    if cfg.init == "scratch":
+        teacher = from_pretrained(coupling.end_teacher) if cfg.arch != "mlp" else None
+        image_shape = getattr(teacher, "image_shape", None)
+        model = _fresh_model(cfg, coupling.data_shape[0], image_shape, folder)
+        inputs = {"--init scratch (the coupling's teacher)": [coupling.end_teacher]}
+    else:
+        model, inputs = _start_model(coupling, cfg.init, cfg.allow_changed_teacher)
     _check_shape(model, coupling.data_shape, f"coupling folder {folder}")
     return coupling, model, inputs
 
@@ -277,11 +285,13 @@ def _fit(
     )
 
 
-def _fresh_model(cfg: TrainConfig, dim: int, image_shape: tuple | None, name: str) -> nn.Module:
+def _fresh_model(cfg, dim: int, image_shape: tuple | None, name: str) -> nn.Module:
+    """A new model of ``cfg``'s architecture (an :class:`~bezier_distill.config.Arch`), its weights
+    from the ``init`` stream of ``cfg.seed``; with two time inputs for MeanFlow."""
     arch = cfg.arch if cfg.arch != "auto" else ("unet" if image_shape else "mlp")
     if arch == "unet" and image_shape is None:
         raise BadInput(f"--arch unet needs image data, but {name!r} is a point set")
-    interval = cfg.objective == "meanflow"
+    interval = getattr(cfg, "objective", None) == "meanflow"
     with seeded("init", cfg.seed):
         if arch == "unet":
             return build_model(
@@ -342,7 +352,7 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
 def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
     """Distill on a pair folder into a ``cfg.k``-step student (or, with ``--objective consistency``,
     a one-step consistency student of the pairs' teacher); returns the EMA model."""
-    pairs, model, inputs = _student(cfg.pairs, cfg.init, cfg.allow_changed_teacher)
+    pairs, model, inputs = _student(cfg.pairs, cfg)
     origin = _coupling_origin(pairs)
     if cfg.objective == "consistency":
         objective = ConsistencyDistillation(
@@ -420,7 +430,7 @@ def run_guide(cfg: GuideConfig, *, progress: bool = True) -> dict:
 
 def run_bezier(cfg: BezierConfig, *, progress: bool = True) -> nn.Module:
     """Bezier Distillation: train a student on a guided coupling; returns the EMA model."""
-    coupling, model, inputs = _student(cfg.coupling, cfg.init, cfg.allow_changed_teacher)
+    coupling, model, inputs = _student(cfg.coupling, cfg)
 
     objective = BezierDistillation(
         coupling,

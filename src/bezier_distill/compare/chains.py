@@ -124,6 +124,8 @@ def build_chain(
         "blocks": cfg.blocks,
     }
     arch |= {"source": cfg.source, "data_dir": cfg.data_dir}
+    images = get_distribution(dataset, data_dir=cfg.data_dir).image_shape is not None
+    student = cfg.student_arch(images, sizes["hidden"], sizes["layers"])  # empty: fine-tune teachers
     coupling_opts = {
         "seed": seed,
         "device": cfg.device,
@@ -201,7 +203,7 @@ def build_chain(
         for grid, sampler in ((1, ONE_STEP), (2, TWO_STEPS)):
             name = f"d{k}-k{grid}"
             run_distill(
-                DistillConfig(out=folder(name), pairs=folder(f"pairs{k}"), k=grid, **train_opts),
+                DistillConfig(out=folder(name), pairs=folder(f"pairs{k}"), k=grid, **train_opts, **student),
                 progress=False,
             )
             models.append(
@@ -218,7 +220,7 @@ def build_chain(
                 )
             )
 
-    baseline = {"arch": arch, "train_opts": train_opts, "pair_solver": pair_solver}
+    baseline = {"arch": arch, "train_opts": train_opts, "pair_solver": pair_solver, "student": student}
     models += baselines(
         cfg, dataset, root, model, cost["1-RF"], coupled[1], **baseline, coupling=coupling_opts
     )
@@ -254,6 +256,7 @@ def build_chain(
                         guide_noise=float(noise or 0),
                         k=2,
                         **train_opts,
+                        **student,
                     ),
                     progress=False,
                 )
@@ -285,10 +288,12 @@ def baselines(
     train_opts: dict,
     pair_solver: dict,
     coupling: dict,
+    student: dict,
 ) -> list[Model]:
     """Train the baselines of ``cfg.baseline_list()`` in a chain whose 1-RF (``rf1``, trained in
     ``rf1_seconds``) and its pairs (``pairs1``: seconds and teacher NFE per sample up to them)
-    exist; every baseline spends two training runs' samples (see the module docstring)."""
+    exist; every baseline spends two training runs' samples (see the module docstring). ``student``
+    makes the distilled students fresh (``init="scratch"`` and their architecture) or is empty."""
     folder = lambda name: str(root / name)  # noqa: E731
     translation = get_distribution(cfg.source, data_dir=cfg.data_dir).image_shape is not None
     up, up_nfe = pairs1
@@ -338,7 +343,7 @@ def baselines(
         for grid, sampler in ((1, ONE_STEP), (2, TWO_STEPS)):
             name = f"d-ot-k{grid}"
             run_distill(
-                DistillConfig(out=folder(name), pairs=folder("pairs-ot"), k=grid, **train_opts),
+                DistillConfig(out=folder(name), pairs=folder("pairs-ot"), k=grid, **train_opts, **student),
                 progress=False,
             )
             found.append(
@@ -355,7 +360,9 @@ def baselines(
                 )
             )
     if "CD" in chosen:
-        cd = DistillConfig(out=folder("cd"), pairs=folder("pairs1"), objective="consistency", **train_opts)
+        cd = DistillConfig(
+            out=folder("cd"), pairs=folder("pairs1"), objective="consistency", **train_opts, **student
+        )
         run_distill(cd, progress=False)
         found.append(
             model(

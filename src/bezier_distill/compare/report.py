@@ -82,6 +82,15 @@ def claims_of(cfg: CompareConfig) -> list[Claim]:
         ),
         *[
             Claim(
+                f"Premise, {budget} NFE: reflow pays, 2-RF + distill beats 1-RF + distill",
+                budget,
+                "2-RF + distill",
+                "1-RF + distill",
+            )
+            for budget in ("1", "2")
+        ],
+        *[
+            Claim(
                 f"Against {name}, {budget} NFE: the primary Bezier recipe against the field's baseline "
                 f"{name} at the same budget",
                 budget,
