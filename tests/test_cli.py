@@ -576,7 +576,7 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
     argv = ["compare", "--datasets", "moons", "--seeds", "0", "--steps", "20", "--n-pairs", "200"]
     argv += ["--n-eval", "100", "--hidden", "16", "--layers", "1", "--teacher-solver", "euler:10"]
     argv += ["--rectifications", "4", "--degrees", "2", "--baselines", "CD", "--student-hidden", "8"]
-    argv += ["--teacher-sets", "1-RF,1-RF endpoint,1-RF control,1-RF guides+2-RF end"]
+    argv += ["--teacher-sets", "1-RF,1-RF endpoint,1-RF control,1-RF guides+2-RF end,1-RF data-anchored"]
     argv += ["--objectives", "end,chord,end/grid,end/mixed@0.2", "--out", out]
     assert run(capsys, *argv)[0] == 0
     with (out / "results.csv").open() as f:
@@ -592,7 +592,9 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
     assert ks == ["k", "1", "2", "3", "4"]
     assert (out / "drift_vs_rectifications.png").stat().st_size > 0
     bezier = {r["method"]: r for r in rows if r["family"] == "Bezier" and r["nfe_budget"] == "1"}
-    assert len(bezier) == 16 and "Bezier n=2 [1-RF guides+2-RF end] end/grid" in bezier
+    assert len(bezier) == 20 and "Bezier n=2 [1-RF guides+2-RF end] end/grid" in bezier
+    anchored = json.loads((out / "runs/moons/seed0/guided-n2-1-RFdata-anchored/manifest.json").read_text())
+    assert anchored["anchor"] == {"data": "moons"}
     mixed = bezier["Bezier n=2 [1-RF guides+2-RF end] end/mixed@0.2"]
     assert (mixed["rectifications"], mixed["teacher"], mixed["training_stages"]) == ("2", "2-RF", "3")
     control = json.loads((out / "runs/moons/seed0/guided-n2-1-RFcontrol/manifest.json").read_text())
@@ -605,3 +607,27 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
     assert "Premise, 1 NFE" in report
     noisy = "runs/moons/seed0/guided-n2-1-RFguides_2-RFend-end_mixed_noise0.2/config.json"
     assert json.loads((out / noisy).read_text())["guide_noise"] == 0.2
+
+
+def test_reflow_anchored_on_data_ends_every_pair_on_a_training_row(tmp_path, capsys):
+    from bezier_distill.couplings import CouplingDataset
+    from bezier_distill.data import get_distribution
+    from bezier_distill.models import from_pretrained
+    from bezier_distill.solvers import SolverSpec, solve
+
+    points = np.random.default_rng(0).normal(size=(400, 2)).astype(np.float32) + 3
+    np.save(tmp_path / "data.npy", points)
+    rf = tmp_path / "rf"
+    assert run(capsys, "train", "--data", tmp_path / "data.npy", "--out", rf, *FAST)[0] == 0
+    argv = ["reflow", "--model", rf, "--n-pairs", "100", "--solver-steps", "8", "--anchor", "data"]
+    code, _, err = run(capsys, *argv, "--out", tmp_path / "p")
+    assert code == 0, err
+    pairs = CouplingDataset(tmp_path / "p")
+    train = get_distribution(str(tmp_path / "data.npy")).points
+    z0, z1 = pairs.points[0], pairs.points[-1]
+    assert bool(((z1[:, None] - train[None]).abs().sum(-1).min(1).values == 0).all())  # data rows
+    back = solve(from_pretrained(rf), z1, SolverSpec("rk4", 8), t0=1.0, t1=0.0).x  # the teacher backward
+    assert torch.allclose(z0, back, atol=1e-5) and not torch.allclose(z0, z1)
+    assert pairs.manifest["anchor"]["data"].endswith("data.npy") and pairs.manifest["source"] == "gaussian"
+    code, _, err = run(capsys, *argv, "--source", "gaussian", "--out", tmp_path / "q")
+    assert code == 2 and "--source is ignored with --anchor data" in err

@@ -115,3 +115,24 @@ def test_bad_ensembles(teachers, tmp_path):
     assert parse_solvers("dopri5", 2)[1].method == "dopri5"
     with pytest.raises(BadInput, match="unknown solver"):
         parse_solvers("rk45", 1)
+
+
+def test_a_data_anchored_coupling_solves_the_teacher_backward_and_keeps_the_data_as_its_end():
+    from bezier_distill.solvers import SolverSpec
+    from bezier_distill.teachers import DataAnchored, Guide, Teacher, TeacherEnsemble
+
+    class Constant(torch.nn.Module):
+        data_shape = (2,)
+
+        def forward(self, x, t):
+            return torch.tensor([2.0, -1.0]).expand_as(x)
+
+    teacher = Teacher.from_module(Constant(), SolverSpec("euler", 4))
+    ensemble = TeacherEnsemble([teacher], 2, [Guide("state")], guide_as="control")
+    x1 = torch.randn(32, 2)
+    made, nfe = DataAnchored(ensemble)(x1)
+    shift = torch.tensor([2.0, -1.0])
+    assert torch.allclose(made["z0"], x1 - shift, atol=1e-6)  # the exact backward solution
+    assert torch.equal(made["z1"], x1)  # the data itself, not the teacher's forward solution
+    assert torch.allclose(made["guides"][:, 0], x1 - shift / 2, atol=1e-6)  # the state at t = 1/2
+    assert nfe == 4 + 4

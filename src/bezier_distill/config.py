@@ -280,6 +280,8 @@ class TrainConfig(Optim, Arch, RunFlags, Common):
         return self.init == "scratch" or not (self.init or self.pairs)
 
 
+ANCHORS = ("noise", "data")
+
 # Named recipes of `train`: the settings they give to the flags a user leaves out.
 TRAIN_RECIPES = {"2-rf++": {"time_sampling": "u-shaped", "loss": "pseudo_huber"}}
 
@@ -332,10 +334,18 @@ class ReflowConfig(Solver, RunFlags, Common):
     source: str | None = opt(None, "source dataset; default: the teacher's training source")
     n_pairs: int = opt(20000, "number of pairs")
     shard_size: int = opt(5000, "pairs per shard")
+    anchor: str = opt(
+        "noise",
+        "where rows start: noise (source draws, the teacher's ODE forward) or data (draws of the end "
+        "teacher's training data, its ODE solved backward to their noise; P_n is the data itself)",
+    )
 
     def __post_init__(self) -> None:
         _check_device(self)
         _check_positive_int(self, "n_pairs", "shard_size")
+        _check_choice(self, "anchor", ANCHORS)
+        if self.anchor == "data":
+            _refuse_ignored(self, ("source",), "with --anchor data (rows start from the data)")
         self._check_solver()
         if not self.model:
             raise BadInput("--model is required: the teacher's model folder")
@@ -358,10 +368,18 @@ class GuideConfig(RunFlags, Common):
     source: str | None = opt(None, "source dataset; default: the end teacher's training source")
     n_pairs: int = opt(20000, "number of source draws (rows of the coupling)")
     shard_size: int = opt(5000, "rows per shard")
+    anchor: str = opt(
+        "noise",
+        "where rows start: noise (source draws, the teacher's ODE forward) or data (draws of the end "
+        "teacher's training data, its ODE solved backward to their noise; P_n is the data itself)",
+    )
 
     def __post_init__(self) -> None:
         _check_device(self)
         _check_positive_int(self, "n_pairs", "shard_size")
+        _check_choice(self, "anchor", ANCHORS)
+        if self.anchor == "data":
+            _refuse_ignored(self, ("source",), "with --anchor data (rows start from the data)")
         if not self.teachers:
             raise BadInput("--teachers is required: comma-separated teacher model folders")
         if isinstance(self.degree, bool) or not isinstance(self.degree, int) or self.degree < 1:
@@ -473,6 +491,7 @@ TEACHER_SETS = (
     "1-RF endpoint",
     "1-RF control",
     "1-RF guides+2-RF end",
+    "1-RF data-anchored",
 )
 # Bezier objectives of a comparison: OBJECTIVE, or OBJECTIVE/TIME-SAMPLING for end and tangent
 COMPARE_OBJECTIVES = (
@@ -524,7 +543,8 @@ class CompareConfig(RunFlags, Common):
         "1-RF,1-RF x2,1-RF+2-RF",
         "Bezier teacher sets, comma-separated: 1-RF (state guides passed through), '1-RF x2', 1-RF+2-RF "
         "(averaged states), '1-RF endpoint', '1-RF control' (states as raw control points), "
-        "'1-RF guides+2-RF end' (the 1-RF's states inside, the 2-RF's end)",
+        "'1-RF guides+2-RF end' (the 1-RF's states inside, the 2-RF's end), '1-RF data-anchored' "
+        "(rows from training data, the 1-RF solved backward)",
     )
     objectives: str = opt(
         "end,tangent,chord",

@@ -117,7 +117,7 @@ def shard_stream(identity: dict) -> str:
 def _make_shard(maker: Maker, source, manifest: dict, index: int, device: str) -> tuple[bytes, int]:
     g = stream(shard_stream(manifest), manifest["seed"], index)
     z0 = source.sample(_shard_rows(manifest, index), g)
-    tensors, nfe = maker(z0.to(device))
+    tensors, nfe = maker(z0.to(device))  # a data-anchored maker returns its own "z0"
     tensors = {"z0": z0, **{k: v.cpu().contiguous() for k, v in tensors.items()}}
     # No safetensors metadata: its key order is not stable across processes, and checksums must be.
     return save(tensors), nfe

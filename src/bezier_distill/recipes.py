@@ -79,7 +79,7 @@ from .storage import (
     sha256_file,
     write_out_file,
 )
-from .teachers import Teacher, TeacherEnsemble, parse_guides, parse_solvers
+from .teachers import DataAnchored, Teacher, TeacherEnsemble, parse_guides, parse_solvers
 from .training import check_batch_fits, check_checkpoint, train
 
 # Keys that may change when a run is resumed (more steps, another device; a compare may add
@@ -391,8 +391,11 @@ def _noise_and_data(origin: dict, cfg: DistillConfig) -> IndependentCoupling:
 
 
 def _make_coupling(cfg, ensemble: TeacherEnsemble, model_dir: str, progress: bool) -> dict:
+    """Store the coupling of ``ensemble`` in ``cfg.out``: rows from source draws, or with
+    ``--anchor data`` from draws of the end teacher's training data (``model_dir``'s provenance)."""
     dim = ensemble.data_shape[0]
-    source_spec = cfg.source or provenance(model_dir).get("source", "gaussian")
+    found = provenance(model_dir)
+    source_spec = cfg.source or found.get("source", "gaussian")
     source = get_distribution(source_spec, dim=dim, data_dir=cfg.data_dir)
     _check_shape(ensemble.teachers[0].model, (source.dim,), f"source {source.name!r}")
     identity = {
@@ -402,11 +405,19 @@ def _make_coupling(cfg, ensemble: TeacherEnsemble, model_dir: str, progress: boo
         "seed": cfg.seed,
         **ensemble.identity(),
     }
+    maker, drawn = ensemble, source
+    if cfg.anchor == "data":
+        if found.get("data") is None:
+            raise BadInput(
+                f"--anchor data needs the end teacher's training data, but {model_dir} records none"
+            )
+        drawn = get_distribution(found["data"], data_dir=cfg.data_dir, reference=found.get("reference"))
+        maker, identity["anchor"] = DataAnchored(ensemble), {"data": drawn.name}
     rows = min(cfg.shard_size, cfg.n_pairs)
     size = rows * (ensemble.degree + 1) * math.prod(ensemble.data_shape)
     check_fits(4 * size, f"a shard of {rows} rows", "--shard-size", cfg.device)
     start_run(cfg)
-    return generate_coupling(ensemble, source, cfg.out, identity, device=cfg.device, progress=progress)
+    return generate_coupling(maker, drawn, cfg.out, identity, device=cfg.device, progress=progress)
 
 
 def run_reflow(cfg: ReflowConfig, *, progress: bool = True) -> dict:

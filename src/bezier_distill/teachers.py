@@ -29,7 +29,7 @@ from .adapters import Velocity
 from .bezier import through_points_to_control
 from .errors import BadInput
 from .models import MODELS, from_pretrained, model_fingerprint, parameters_sha256, resolve_model_dir
-from .solvers import ODE_SOLVERS, SolverSpec, solve_to_times
+from .solvers import ODE_SOLVERS, SolverSpec, solve, solve_to_times
 
 GUIDE_KINDS = ("endpoint", "state", "onestep")
 DEFAULT_SOLVER = SolverSpec("rk4", 50)
@@ -219,8 +219,10 @@ class TeacherEnsemble:
         return need
 
     @torch.no_grad()
-    def __call__(self, z0: Tensor) -> tuple[dict[str, Tensor], int]:
-        """Control points for ``z0 (B, *D)``: ``{"z1": (B, *D), "guides": (B, n - 1, *D)}`` and the NFE."""
+    def __call__(self, z0: Tensor, end: Tensor | None = None) -> tuple[dict[str, Tensor], int]:
+        """Control points for ``z0 (B, *D)``: ``{"z1": (B, *D), "guides": (B, n - 1, *D)}`` and the NFE.
+
+        ``end`` replaces the end teacher's solution as ``P_n`` (a data-anchored coupling)."""
         nfe = 0
         states: dict[tuple[int, float], Tensor] = {}
         for j, times in self._times_needed().items():
@@ -245,10 +247,28 @@ class TeacherEnsemble:
                     g = states[(j, i / self.degree if guide.kind == "state" else 1.0)]
                 parts.append(g * (w / total))
             guides.append(torch.stack(parts).sum(0))
-        z1 = states[(self.end_teacher, 1.0)]
+        z1 = states[(self.end_teacher, 1.0)] if end is None else end
         if not guides:
             return {"z1": z1}, nfe
         interior = torch.stack(guides)
         if self.guide_as == "through":
             interior = through_points_to_control(z0, interior, z1)[1:-1]
         return {"z1": z1, "guides": interior.transpose(0, 1).contiguous()}, nfe
+
+
+class DataAnchored:
+    """A ``Maker`` whose rows start from real data: for data draws ``x1`` it solves the end
+    teacher's ODE *backward* (t = 1 -> 0) to the noise ``z0`` that the teacher maps to ``x1``,
+    makes the ensemble's guides from that ``z0`` and keeps ``x1`` itself as ``P_n``, so the end
+    point carries no teacher error (METHOD.md section 5). NFE: the backward solve plus the
+    ensemble's."""
+
+    def __init__(self, ensemble: TeacherEnsemble) -> None:
+        self.ensemble = ensemble
+
+    @torch.no_grad()
+    def __call__(self, x1: Tensor) -> tuple[dict[str, Tensor], int]:
+        teacher = self.ensemble.teachers[self.ensemble.end_teacher]
+        back = solve(teacher.model, x1, teacher.solver, t0=1.0, t1=0.0)
+        made, nfe = self.ensemble(back.x, end=x1)
+        return {"z0": back.x, **made}, nfe + back.nfe

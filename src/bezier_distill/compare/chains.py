@@ -79,6 +79,7 @@ class TeacherSet:
     rectifications: int
     end: str  # the method whose ODE end is P_n (the first of ``folders``)
     guide_as: str = "through"
+    anchor: str = "noise"  # "data": rows start from training data, the end teacher's ODE solved backward
 
     @property
     def slug(self) -> str:
@@ -93,6 +94,10 @@ TEACHER_SETS = {
     # the same 1-RF guided otherwise: its one-step endpoints, or its states as raw control points
     "1-RF endpoint": TeacherSet("1-RF endpoint", ("rf1",), "endpoint:0", ("1-RF",), 1, "1-RF", "control"),
     "1-RF control": TeacherSet("1-RF control", ("rf1",), "state:0", ("1-RF",), 1, "1-RF", "control"),
+    # rows anchored on real data: the 1-RF solved backward from training data, P_n the data itself
+    "1-RF data-anchored": TeacherSet(
+        "1-RF data-anchored", ("rf1",), "state:0", ("1-RF",), 1, "1-RF", anchor="data"
+    ),
     # teachers of two ranks, one per control point: the 1-RF's states inside, the 2-RF's end
     "1-RF guides+2-RF end": TeacherSet(
         "1-RF guides+2-RF end", ("rf2", "rf1"), "state:1", ("2-RF",), 2, "2-RF"
@@ -237,6 +242,7 @@ def build_chain(
                     degree=degree,
                     guides=ts.guides,
                     guide_as=ts.guide_as,
+                    anchor=ts.anchor,
                     **coupling_opts,
                 ),
                 progress=False,
