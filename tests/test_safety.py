@@ -249,7 +249,7 @@ SAFETY = [
         "--solver-steps is ignored by dopri5",
     ),
     (["sample", "--model", "run", "--solver", "euler", "--rtol", "1e-3"], "--rtol is ignored by euler"),
-    (["distill", "--pairs", "pairs", "--init", "scratch"], "--init scratch"),
+    (["bezier", "--coupling", "pairs", "--channels", "8"], "--channels is ignored when training starts"),
     (["train", "--data", "moons", "--allow-changed-teacher"], "--allow-changed-teacher is ignored"),
     (
         ["bezier", "--coupling", "pairs", "--init", "run", "--allow-changed-teacher"],
