@@ -348,7 +348,10 @@ def bench_sampling(cfg: dict) -> list[dict]:
     maker = bd.TeacherEnsemble([bd.Teacher.from_module(teacher, SolverSpec("rk4", 50))], degree=1, guides=[])
     pairs = bd.sample_coupling(maker, torch.randn(cfg["pair_rows"], 2, generator=g))
     students = {
-        k: train(copy.deepcopy(teacher), Distillation(pairs, k=k), settings, progress=False) for k in (1, 2)
+        k: train(
+            copy.deepcopy(teacher).requires_grad_(True), Distillation(pairs, k=k), settings, progress=False
+        )
+        for k in (1, 2)
     }
     x0 = torch.randn(cfg["n_sample"], 2, generator=g)
     reference = target.sample(min(cfg["n_sample"], 2000), g)
