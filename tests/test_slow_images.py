@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -60,6 +61,9 @@ def test_compare_on_a_translation_task_writes_tables_and_grids(tmp_path):
     assert "| 2-RF + distill | 1 |" in report
     assert (out / "samples_digits.png").is_file() and (out / "quality_vs_nfe.png").is_file()
     rows = (out / "results.csv").read_text().splitlines()
-    assert len(rows) == 1 + 2 * (
-        2 * 3 + 2 * 2 + 2 * 2 * 2
-    )  # per seed: 2 teachers x 3 NFEs, 4 distills, 8 Bezier
+    # per seed: 2 teachers x 3 NFEs, 4 distills, 8 Bezier, and the baselines: 2-RF++ and OT-CFM
+    # x 3 NFEs, OT-CFM + distill x 2, CD at one step only (its re-noising needs a Gaussian
+    # source), MeanFlow x 2
+    assert len(rows) == 1 + 2 * (2 * 3 + 2 * 2 + 2 * 2 * 2 + 3 + 3 + 2 + 1 + 2)
+    with (out / "results.csv").open() as f:
+        assert [r["nfe_budget"] for r in csv.DictReader(f) if r["method"] == "CD"] == ["1", "1"]
