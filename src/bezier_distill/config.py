@@ -191,12 +191,12 @@ class Arch:
     def fresh_model(self) -> bool:
         return self.init == "scratch"
 
-    def _check_arch(self) -> None:
+    def _check_arch(self, default_start: str) -> None:
+        """Valid architecture flags, and none set unless the run builds a fresh model (else it
+        starts from ``--init`` or ``default_start``)."""
         _check_positive_int(self, "hidden", "layers", "blocks")
         _check_choice(self, "arch", ("auto", "mlp", "unet"))
         self.widths()
-
-    def _refuse_arch_unless_fresh(self, default_start: str) -> None:
         if not self.fresh_model():
             start = f"--init {self.init}" if self.init else default_start
             _refuse_ignored(
@@ -249,7 +249,6 @@ class TrainConfig(Optim, Arch, RunFlags, Common):
     def __post_init__(self) -> None:
         _check_device(self)
         self._check_optim()
-        self._check_arch()
         _check_choice(self, "path", tuple(PATHS))
         _check_choice(self, "pairing", tuple(PAIRINGS))
         _check_choice(self, "time_sampling", TRAIN_TIMES)
@@ -273,7 +272,7 @@ class TrainConfig(Optim, Arch, RunFlags, Common):
             _refuse_ignored(self, ("pairing",), "with --pairs (the pair folder fixes the pairs)")
         if self.init or not self.pairs:
             _refuse_ignored(self, ("allow_changed_teacher",), "unless the run starts from the pairs' teacher")
-        self._refuse_arch_unless_fresh("the pairs' teacher")
+        self._check_arch("the pairs' teacher")
 
     def fresh_model(self) -> bool:
         """Whether the run builds a fresh model (else it fine-tunes --init or the pairs' teacher)."""
@@ -311,8 +310,7 @@ class DistillConfig(Optim, Arch, RunFlags, Common):
         _check_device(self)
         self._check_optim()
         _check_positive_int(self, "k", "consistency_steps")
-        self._check_arch()
-        self._refuse_arch_unless_fresh("the pairs' teacher")
+        self._check_arch("the pairs' teacher")
         _check_choice(self, "objective", ("distill", "consistency"))
         if not self.pairs:
             raise BadInput("--pairs is required: a pair folder made by `bezier-distill reflow`")
@@ -325,7 +323,23 @@ class DistillConfig(Optim, Arch, RunFlags, Common):
 
 
 @dataclass(frozen=True)
-class ReflowConfig(Solver, RunFlags, Common):
+class Anchor:
+    """Where the rows of a stored coupling start."""
+
+    anchor: str = opt(
+        "noise",
+        "where rows start: noise (source draws, the teacher's ODE forward) or data (draws of the end "
+        "teacher's training data, its ODE solved backward to their noise; P_n is the data itself)",
+    )
+
+    def _check_anchor(self) -> None:
+        _check_choice(self, "anchor", ANCHORS)
+        if self.anchor == "data":
+            _refuse_ignored(self, ("source",), "with --anchor data (rows start from the data)")
+
+
+@dataclass(frozen=True)
+class ReflowConfig(Anchor, Solver, RunFlags, Common):
     """Generate reflow pairs (z0, teacher ODE(z0)) as resumable shards."""
 
     out: str = opt("runs/out", "output folder of the pairs: manifest.json and safetensors shards")
@@ -334,25 +348,18 @@ class ReflowConfig(Solver, RunFlags, Common):
     source: str | None = opt(None, "source dataset; default: the teacher's training source")
     n_pairs: int = opt(20000, "number of pairs")
     shard_size: int = opt(5000, "pairs per shard")
-    anchor: str = opt(
-        "noise",
-        "where rows start: noise (source draws, the teacher's ODE forward) or data (draws of the end "
-        "teacher's training data, its ODE solved backward to their noise; P_n is the data itself)",
-    )
 
     def __post_init__(self) -> None:
         _check_device(self)
         _check_positive_int(self, "n_pairs", "shard_size")
-        _check_choice(self, "anchor", ANCHORS)
-        if self.anchor == "data":
-            _refuse_ignored(self, ("source",), "with --anchor data (rows start from the data)")
+        self._check_anchor()
         self._check_solver()
         if not self.model:
             raise BadInput("--model is required: the teacher's model folder")
 
 
 @dataclass(frozen=True)
-class GuideConfig(RunFlags, Common):
+class GuideConfig(Anchor, RunFlags, Common):
     """Generate a guided coupling: Bezier control points whose interior guides come from teachers."""
 
     out: str = opt("runs/out", "output folder of the coupling: manifest.json and safetensors shards")
@@ -368,18 +375,11 @@ class GuideConfig(RunFlags, Common):
     source: str | None = opt(None, "source dataset; default: the end teacher's training source")
     n_pairs: int = opt(20000, "number of source draws (rows of the coupling)")
     shard_size: int = opt(5000, "rows per shard")
-    anchor: str = opt(
-        "noise",
-        "where rows start: noise (source draws, the teacher's ODE forward) or data (draws of the end "
-        "teacher's training data, its ODE solved backward to their noise; P_n is the data itself)",
-    )
 
     def __post_init__(self) -> None:
         _check_device(self)
         _check_positive_int(self, "n_pairs", "shard_size")
-        _check_choice(self, "anchor", ANCHORS)
-        if self.anchor == "data":
-            _refuse_ignored(self, ("source",), "with --anchor data (rows start from the data)")
+        self._check_anchor()
         if not self.teachers:
             raise BadInput("--teachers is required: comma-separated teacher model folders")
         if isinstance(self.degree, bool) or not isinstance(self.degree, int) or self.degree < 1:
@@ -412,8 +412,7 @@ class BezierConfig(Optim, Arch, RunFlags, Common):
         _check_device(self)
         self._check_optim()
         _check_positive_int(self, "k")
-        self._check_arch()
-        self._refuse_arch_unless_fresh("the end teacher")
+        self._check_arch("the end teacher")
         if not (isinstance(self.guide_noise, int | float) and 0 <= self.guide_noise < math.inf):
             raise BadInput(f"--guide-noise must be a non-negative number, got {self.guide_noise!r}")
         _check_choice(self, "objective", BEZIER_OBJECTIVES)

@@ -90,7 +90,8 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
     total = len(datasets) * len(seeds)
     for i, (d, seed) in enumerate(((d, s) for d in datasets for s in seeds), start=1):
         log(f"[compare {i}/{total}] {d}, seed {seed}")
-        models = build_chain(cfg, sizes, d, seed, out / "runs" / d / f"seed{seed}", resume)
+        root = out / "runs" / d / f"seed{seed}"
+        models = build_chain(cfg, sizes, d, seed, root, resume, images=images, translation=translation)
         chain = evaluate_chain(models, d, seed, sizes["n_eval"], cfg)
         rows += chain["rows"]
         chain_floors[d].append(chain["floor"])

@@ -117,9 +117,18 @@ def second_teacher_seed(seed: int) -> int:
 
 
 def build_chain(
-    cfg: CompareConfig, sizes: dict, dataset: str, seed: int, root: Path, resume: bool
+    cfg: CompareConfig,
+    sizes: dict,
+    dataset: str,
+    seed: int,
+    root: Path,
+    resume: bool,
+    *,
+    images: bool,
+    translation: bool,
 ) -> list[Model]:
-    """Train every model of one (dataset, seed) chain under ``root``; return them with their costs."""
+    """Train every model of one (dataset, seed) chain under ``root``; return them with their costs
+    (``images``, ``translation``: what the datasets are, as :func:`run_compare` checked them)."""
     train_opts = {"seed": seed, "device": cfg.device, "resume": resume, "overwrite": False}
     train_opts |= {"steps": sizes["steps"], "batch_size": sizes["batch_size"]}
     arch = {
@@ -129,7 +138,6 @@ def build_chain(
         "blocks": cfg.blocks,
     }
     arch |= {"source": cfg.source, "data_dir": cfg.data_dir}
-    images = get_distribution(dataset, data_dir=cfg.data_dir).image_shape is not None
     student = cfg.student_arch(images, sizes["hidden"], sizes["layers"])  # empty: fine-tune teachers
     coupling_opts = {
         "seed": seed,
@@ -226,6 +234,7 @@ def build_chain(
             )
 
     baseline = {"arch": arch, "train_opts": train_opts, "pair_solver": pair_solver, "student": student}
+    baseline |= {"translation": translation}
     models += baselines(
         cfg, dataset, root, model, cost["1-RF"], coupled[1], **baseline, coupling=coupling_opts
     )
@@ -295,13 +304,13 @@ def baselines(
     pair_solver: dict,
     coupling: dict,
     student: dict,
+    translation: bool,
 ) -> list[Model]:
     """Train the baselines of ``cfg.baseline_list()`` in a chain whose 1-RF (``rf1``, trained in
     ``rf1_seconds``) and its pairs (``pairs1``: seconds and teacher NFE per sample up to them)
     exist; every baseline spends two training runs' samples (see the module docstring). ``student``
     makes the distilled students fresh (``init="scratch"`` and their architecture) or is empty."""
     folder = lambda name: str(root / name)  # noqa: E731
-    translation = get_distribution(cfg.source, data_dir=cfg.data_dir).image_shape is not None
     up, up_nfe = pairs1
     found: list[Model] = []
     chosen = cfg.baseline_list()
