@@ -577,7 +577,7 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
     argv += ["--n-eval", "100", "--hidden", "16", "--layers", "1", "--teacher-solver", "euler:10"]
     argv += ["--rectifications", "4", "--degrees", "2", "--baselines", "CD", "--student-hidden", "8"]
     argv += ["--teacher-sets", "1-RF,1-RF endpoint,1-RF control,1-RF guides+2-RF end,1-RF data-anchored"]
-    argv += ["--objectives", "end,chord,end/grid,end/mixed@0.2", "--out", out]
+    argv += ["--objectives", "end,chord,end/grid,end/mixed@0.2", "--equal-compute", "--out", out]
     assert run(capsys, *argv)[0] == 0
     with (out / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -607,6 +607,18 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
     assert "Premise, 1 NFE" in report
     noisy = "runs/moons/seed0/guided-n2-1-RFguides_2-RFend-end_mixed_noise0.2/config.json"
     assert json.loads((out / noisy).read_text())["guide_noise"] == 0.2
+    # the frontier: the primary recipes trained longer, each to a k-RF + distill's compute
+    evals = {(r["method"], r["nfe_budget"]): float(r["compute_evals"]) for r in rows}
+    batch = 256  # one more training step adds TRAIN_COST x batch forward passes
+    for k in (2, 3, 4):
+        for budget, recipe in (("1", "Bezier n=2 [1-RF] end"), ("2", "Bezier n=2 [1-RF] chord")):
+            twin = evals[(f"{recipe} @ {k}-RF compute", budget)]
+            assert 0 <= twin - evals[(f"{k}-RF + distill", budget)] < 3 * batch
+            assert twin > evals[(recipe, budget)]
+        assert f"Equal compute, {k}-RF, 1 NFE" in report and f"Equal compute, {k}-RF, 2 NFE" in report
+    assert ("Bezier n=2 [1-RF] end @ 2-RF compute", "2") not in evals  # one-step twins: one step
+    steps = json.loads((out / "runs/moons/seed0/guided-n2-1-RF-end-eq4/config.json").read_text())["steps"]
+    assert steps > 20 and (out / "frontier.png").stat().st_size > 0
 
 
 def test_reflow_anchored_on_data_ends_every_pair_on_a_training_row(tmp_path, capsys):

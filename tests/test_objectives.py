@@ -329,3 +329,23 @@ def test_noisy_guides_move_only_the_interior_control_points():
     a, b = exact["points"], noisy["points"]  # (rows, n + 1, D), the same rows drawn
     assert torch.equal(a[:, 0], b[:, 0]) and torch.equal(a[:, -1], b[:, -1])
     assert abs(float((b[:, 1] - a[:, 1]).std()) - 0.3) < 0.01
+
+
+def test_end_space_loss_is_the_end_loss_weighted_by_one_minus_t_squared():
+    from bezier_distill.objectives import bezier_objective
+
+    g = torch.Generator().manual_seed(1)
+    points = torch.randn(3, 5, 2, generator=g)
+    net = nn.Linear(2, 2)
+    model = lambda x, t: net(x) * (1 + t[:, None])  # noqa: E731
+    for t in (torch.zeros(5), torch.full((5,), 0.75)):
+        space = bezier_objective(model, points, t, "end-space")
+        end = bezier_objective(model, points, t, "end")
+        assert space.item() == pytest.approx(float((1 - t[0]) ** 2) * end.item(), rel=1e-5)
+    from bezier_distill.bezier import curve
+
+    t = torch.tensor([0.0, 0.2, 0.5, 0.9, 0.99])  # per row: the predicted end against P_n
+    points_at = curve(points, t)
+    pred_end = points_at + (1 - t)[:, None] * model(points_at, t)
+    want = (pred_end - points[-1]).pow(2).mean()
+    assert bezier_objective(model, points, t, "end-space").item() == pytest.approx(want.item(), rel=1e-6)

@@ -495,7 +495,7 @@ TEACHER_SETS = (
 # Bezier objectives of a comparison: OBJECTIVE, or OBJECTIVE/TIME-SAMPLING for end and tangent
 COMPARE_OBJECTIVES = (
     *BEZIER_OBJECTIVES,
-    *(f"{o}/{t}" for o in ("end", "tangent") for t in TIME_SAMPLINGS if t != "uniform"),
+    *(f"{o}/{t}" for o in ("end", "end-space", "tangent") for t in TIME_SAMPLINGS if t != "uniform"),
 )
 BASELINES = ("2-RF++", "OT-CFM", "CD", "MeanFlow")
 _BEZIER_NAME = re.compile(r"^Bezier n=(?P<degree>\d+) \[(?P<teachers>[^\]]+)\] (?P<objective>[\w/.@-]+)$")
@@ -547,8 +547,9 @@ class CompareConfig(RunFlags, Common):
     )
     objectives: str = opt(
         "end,tangent,chord",
-        "Bezier objectives, comma-separated; end and tangent may name their time sampling, e.g. "
-        "end/grid (only the grid times: the true teacher states), end/u-shaped, end/mixed; '@S' adds "
+        "Bezier objectives, comma-separated (end-space: end with its loss on the predicted end); "
+        "end, end-space and tangent may name their time sampling, e.g. end/grid (only the grid "
+        "times: the true teacher states), end/u-shaped, end/mixed; '@S' adds "
         "guide noise of standard deviation S, e.g. end@0.1",
     )
     student_hidden: int = opt(
@@ -573,6 +574,11 @@ class CompareConfig(RunFlags, Common):
     baseline_two_step: str = opt("1-RF + distill", "the k-RF + distill baseline of the two-step claim")
     margin: float = opt(
         0.05, "equivalence margin as a fraction of the mean noise floor, fixed before the run"
+    )
+    equal_compute: bool = opt(
+        False,
+        "the frontier: also train the primary Bezier recipes longer, to the compute of each k-RF + "
+        "distill with more rectifications than their teachers, and decide claim 1 at equal compute",
     )
     quick: bool = opt(False, "a small run for tests (2 datasets, 2 seeds, tiny budgets); sizes ignored")
 

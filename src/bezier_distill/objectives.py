@@ -100,7 +100,7 @@ def distillation(model: nn.Module, z0: Tensor, z1: Tensor, t: Tensor, *, loss: s
     return velocity_matching(model, z0, z1, t, loss=loss)
 
 
-BEZIER_OBJECTIVES = ("end", "tangent", "chord")
+BEZIER_OBJECTIVES = ("end", "end-space", "tangent", "chord")
 TIME_SAMPLINGS = ("uniform", "grid", "u-shaped", "mixed")
 
 
@@ -109,7 +109,7 @@ def bezier_time(
 ) -> Tensor:
     """Training times for a Bezier objective, shape ``(batch,)``.
 
-    ``chord`` always uses the grid ``{0, 1/k, ..., (k-1)/k}``; ``end`` and
+    ``chord`` always uses the grid ``{0, 1/k, ..., (k-1)/k}``; ``end``, ``end-space`` and
     ``tangent`` use ``U[0, 1)`` (``sampling="uniform"``), that grid, 2-RF++'s U-shaped
     density on ``[0, 1 - T_EPS]`` (``"u-shaped"``, :func:`u_shaped`), or ``"mixed"``: a point mass
     at ``t = 0`` (half the draws, chosen at random) mixed with ``U[0, 1)`` (the one-step target,
@@ -135,6 +135,9 @@ def bezier_objective(
     ``points``: control points ``(n + 1, B, *D)``; ``t``: ``(B,)``.
 
     * ``end``: target ``(P_n - B(t)) / (1 - t)``, so ``x + (1 - t) v`` predicts the end.
+    * ``end-space``: the same target with the loss on the predicted end, ``||x + (1 - t) v -
+      P_n||``, i.e. ``end`` weighted by ``(1 - t)^2`` under l2 (times near 1, where the end is
+      easy to predict, count less).
     * ``tangent``: target ``B'(t)`` (Bezier flow matching; sample with an ODE solver).
     * ``chord``: target ``k (B(t + 1/k) - B(t))`` at grid times, so ``k`` Euler
       steps land on the curve's end.
@@ -142,6 +145,9 @@ def bezier_objective(
     x = curve(points, t)
     if objective == "end":
         target = secant_to_end(points, t)
+    elif objective == "end-space":
+        end = x + (1 - t).view(-1, *[1] * (x.dim() - 1)) * model(x, t)
+        return regression(end, points[-1], loss)
     elif objective == "tangent":
         target = derivative(points, t)
     elif objective == "chord":

@@ -147,6 +147,24 @@ def xy_panels(panels: dict[str, dict], path: str | Path, *, xlabel: str, ylabel:
     _save(fig, path)
 
 
+def frontier_panels(panels: dict[str, dict], path: str | Path, *, xlabel: str, ylabel: str) -> None:
+    """Quality against compute, both on log axes. Per panel: ``lines`` (name -> ``(x, mean, sd)``
+    points, joined in order of x), ``points`` (group name -> ``(x, y)`` scatter) and ``floor``."""
+    fig, axes = _grid(len(panels), 4.8, 3.6)
+    for ax, (title, p) in zip(axes, panels.items()):
+        for name, pts in p["lines"].items():
+            xs, means, sds = zip(*sorted(pts))
+            ax.errorbar(xs, means, yerr=sds, marker="o", ms=4, capsize=2, label=name)
+        for i, (name, pts) in enumerate(p["points"].items()):
+            xs, ys = zip(*pts)
+            ax.scatter(xs, ys, s=10, marker="x^sd"[i % 4], color="grey", alpha=0.7, label=name)
+        _floor_axes(ax, title, p["floor"], xlabel, ylabel)
+        ax.set_xscale("log")
+        ax.legend(fontsize=6)
+    fig.tight_layout()
+    _save(fig, path)
+
+
 VERDICT_COLOURS = {
     "better": "C2",
     "worse": "C3",

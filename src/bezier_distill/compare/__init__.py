@@ -111,7 +111,11 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
     atomic_write_bytes(out / "results.csv", buf.getvalue().encode())
 
     sampled = {(r["method"], r["nfe_budget"]) for r in rows}
-    runnable = [c for c in claims_of(cfg) if c.exploratory or (c.baseline, c.budget) in sampled]
+    runnable = [
+        c
+        for c in claims_of(cfg)
+        if c.exploratory or {(c.baseline, c.budget), (c.candidate, c.budget)} <= sampled
+    ]
     decided = [(claim, decide(claim, rows, datasets, metrics, margins)) for claim in runnable]
     shapes = {d: get_distribution(d, data_dir=cfg.data_dir).image_shape for d in datasets}
     figures = plots(rows, datasets, floors, out, samples, label, shapes, decided)
@@ -166,11 +170,28 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
     for d in datasets:
         report += [f"**{d}**", "", accumulation(rows, d), ""]
     report += ["![drift](drift_vs_rectifications.png)", ""]
+    report += ["## Quality against compute (the frontier)", ""]
+    report += [
+        "Each model's mean quality against the compute spent to obtain it, counted in forward passes "
+        "(three per training sample, one per teacher evaluation, everything upstream included): the "
+        "k-RF + distill students over k, and"
+        + (
+            " the primary Bezier recipes trained longer, to the compute of each k-RF + distill with "
+            'more rectifications than their teachers (the claims "Equal compute" above); '
+            if cfg.equal_compute
+            else " (without `--equal-compute`, no Bezier student is trained longer); "
+        )
+        + "every other few-step model is a point. A Bezier student from fewer rectifications wins at "
+        "equal compute where it sits below the k-RF + distill line.",
+        "",
+        "![frontier](frontier.png)",
+        "",
+    ]
     for d in datasets:
         report += [f"## {d}", "", table(rows, d, floors[d], images, translation), ""]
         report += [f"![samples](samples_{slug(d)}.png)", ""]
     report += ["## Plots", ""] + [
-        f"![{f}]({f})" for f in figures if not f.startswith(("samples_", "claims", "drift_"))
+        f"![{f}]({f})" for f in figures if not f.startswith(("samples_", "claims", "drift_", "frontier"))
     ]
     atomic_write_bytes(out / "report.md", ("\n".join(report) + "\n").encode())
     claims = [_claim_record(claim, results) for claim, results in decided]

@@ -7,7 +7,10 @@ For each dataset and seed one chain of ordinary recipe runs lives under
   the k-RF (``--rectifications``, up to 4) by reflow;
 * k-RF + distill for k = 1 .. rectifications: a one-step (grid {0}) and a two-step (grid
   {0, 1/2}) student on the k-RF's own pairs;
-* Bezier Distillation for every degree, teacher set and objective of the configuration;
+* Bezier Distillation for every degree, teacher set and objective of the configuration, and
+  with ``--equal-compute`` the primary recipes' twins trained for more steps, each to the compute
+  of a k-RF + distill student with more rectifications than its teachers (the frontier; compute
+  counts forward passes: three per training sample plus every teacher evaluation upstream);
 * the field's few-step baselines of the configuration (``--baselines``), each spending the
   training samples of a 1-RF + distill chain (two runs of ``steps x batch_size``): 2-RF++
   (the 1-RF reflowed once with the 2-rf++ recipe), OT-CFM (a 1-RF on minibatch-OT pairs) and
@@ -24,6 +27,8 @@ from the same held-out draws (how far the rectifications have moved the coupling
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,8 +69,18 @@ class Model:
     teacher_nfe: float  # teacher NFE per sample spent on couplings upstream
     stages: int  # training runs upstream, its own included (each: --steps x --batch-size samples)
     teacher_evals: float = 0.0  # teacher evaluations upstream in all (couplings and training targets)
+    train_samples: float = 0.0  # training samples upstream, its own included (steps x batch per run)
     samplers: tuple[Sampler, ...] = (ONE_STEP, TWO_STEPS)
     extra: dict = field(default_factory=dict)
+
+    @property
+    def compute(self) -> float:
+        """Network evaluations spent to obtain the model, in forward passes: three per training
+        sample (a forward and a backward pass) plus every teacher evaluation upstream."""
+        return TRAIN_COST * self.train_samples + self.teacher_evals
+
+
+TRAIN_COST = 3  # forward-pass equivalents of one training sample (forward + backward)
 
 
 @dataclass(frozen=True)
@@ -160,6 +175,7 @@ def build_chain(
 
     def model(method: str, family: str, name: str, **costs) -> Model:
         costs.setdefault("teacher_evals", costs["teacher_nfe"] * sizes["n_pairs"])
+        costs.setdefault("train_samples", costs["stages"] * sizes["steps"] * sizes["batch_size"])
         return Model(method=method, family=family, folder=root / name, **costs)
 
     models: list[Model] = []
@@ -275,20 +291,68 @@ def build_chain(
                     ),
                     progress=False,
                 )
-                models.append(
-                    model(
-                        bezier_method(degree, label, objective),
-                        "Bezier",
-                        name,
-                        rectifications=ts.rectifications,
-                        teacher=ts.end,
-                        seconds=up + run_seconds(folder(name)),
-                        teacher_nfe=up_nfe,
-                        stages=sum(stages[u] for u in ts.upstream) + 1,
-                        extra={"degree": degree, "teachers": label, "objective": objective},
-                    )
+                method = bezier_method(degree, label, objective)
+                base = model(
+                    method,
+                    "Bezier",
+                    name,
+                    rectifications=ts.rectifications,
+                    teacher=ts.end,
+                    seconds=up + run_seconds(folder(name)),
+                    teacher_nfe=up_nfe,
+                    stages=sum(stages[u] for u in ts.upstream) + 1,
+                    extra={"degree": degree, "teachers": label, "objective": objective},
                 )
+                models.append(base)
+                budgets = equal_compute_samplers(cfg, method)
+                for k in range(ts.rectifications + 1, last + 1) if budgets else ():
+                    # the compute of the k-RF + distill student, made up by more training steps
+                    target = next(m for m in models if m.method == f"{k}-RF + distill").compute
+                    extra_steps = math.ceil((target - base.compute) / (TRAIN_COST * sizes["batch_size"]))
+                    if extra_steps <= 0:
+                        continue
+                    twin = f"{name}-eq{k}"
+                    opts = train_opts | {"steps": sizes["steps"] + extra_steps}
+                    run_bezier(
+                        BezierConfig(
+                            out=folder(twin),
+                            coupling=folder(gname),
+                            objective=kind,
+                            time_sampling=sampling or "uniform",
+                            guide_noise=float(noise or 0),
+                            k=2,
+                            **opts,
+                            **student,
+                        ),
+                        progress=False,
+                    )
+                    models.append(
+                        dataclasses.replace(
+                            base,
+                            method=equal_compute_method(method, k),
+                            family="Bezier, equal compute",
+                            folder=root / twin,
+                            seconds=up + run_seconds(folder(twin)),
+                            train_samples=base.train_samples + extra_steps * sizes["batch_size"],
+                            samplers=budgets,
+                            extra=base.extra | {"equal_compute": f"{k}-RF + distill"},
+                        )
+                    )
     return models
+
+
+def equal_compute_samplers(cfg: CompareConfig, method: str) -> tuple[Sampler, ...]:
+    """How the equal-compute twins of a Bezier student are sampled: one step for the primary
+    one-step recipe, two for the primary two-step one; none without ``--equal-compute``."""
+    if not cfg.equal_compute:
+        return ()
+    chosen = ((cfg.primary_one_step, ONE_STEP), (cfg.primary_two_step, TWO_STEPS))
+    return tuple(sampler for recipe, sampler in chosen if recipe == method)
+
+
+def equal_compute_method(method: str, k: int) -> str:
+    """The name of ``method`` trained longer, to the compute of ``k``-RF + distill."""
+    return f"{method} @ {k}-RF compute"
 
 
 def baselines(
@@ -474,6 +538,7 @@ def evaluate_chain(models: list[Model], dataset: str, seed: int, n_eval: int, cf
                     "teacher_nfe_per_sample": m.teacher_nfe,
                     "teacher_evals": m.teacher_evals,
                     "training_stages": m.stages,
+                    "compute_evals": m.compute,
                     **m.extra,
                 }
             )

@@ -18,7 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import CompareConfig, flag_name
-from ..plotting import dot_plot, image_panels, interval_panels, line_panels, scatter_panels, xy_panels
+from ..plotting import (
+    dot_plot,
+    frontier_panels,
+    image_panels,
+    interval_panels,
+    line_panels,
+    scatter_panels,
+    xy_panels,
+)
+from .chains import equal_compute_method
 from .stats import PairedDifference, Summary, holm, paired_difference, summary, verdicts
 
 BUDGETS = ("ODE", "1", "2")
@@ -99,6 +108,18 @@ def claims_of(cfg: CompareConfig) -> list[Claim]:
             )
             for budget in ("1", "2")
             for name in baseline_methods(cfg)
+        ],
+        *[
+            Claim(
+                f"Equal compute, {k}-RF, {budget} NFE: the primary Bezier recipe trained longer, to the "
+                f"compute of {k}-RF + distill, against it",
+                budget,
+                equal_compute_method(recipe, k),
+                f"{k}-RF + distill",
+            )
+            for k in range(2, cfg.rectifications + 1)
+            if cfg.equal_compute
+            for budget, recipe in (("1", cfg.primary_one_step), ("2", cfg.primary_two_step))
         ],
         Claim(
             "Exploratory, 1 NFE: best Bezier variant against the best k-RF + distill", "1", None, None, True
@@ -298,11 +319,11 @@ def accumulation(rows: list[dict], dataset: str) -> str:
     rows = [r for r in rows if r["dataset"] == dataset]
     q, drift, bent = aggregate(rows), aggregate(rows, "coupling_drift"), aggregate(rows, "straightness")
     secs, nfe = aggregate(rows, "compute_seconds"), aggregate(rows, "teacher_nfe_per_sample")
-    stages = aggregate(rows, "training_stages")
+    stages, evals = aggregate(rows, "training_stages"), aggregate(rows, "compute_evals")
     lines = [
         "| k | k-RF, dopri5 | straightness | coupling drift | k-RF, 1 step | k-RF + distill, 1 NFE "
-        "| k-RF + distill, 2 NFE | compute s | training runs | teacher NFE / sample |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| k-RF + distill, 2 NFE | compute s | forward passes | training runs | teacher NFE / sample |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for k in RECTIFICATIONS:
         teacher, student = f"{k}-RF", f"{k}-RF + distill"
@@ -319,7 +340,7 @@ def accumulation(rows: list[dict], dataset: str) -> str:
             f"| {k} | {cell(q, (dataset, teacher, 'ODE'))} | {cell(bent, (dataset, teacher, 'ODE'), '.4f')} "
             f"| {cell(drift, (dataset, teacher, 'ODE'), '.3g')} | {cell(q, (dataset, teacher, '1'))} "
             f"| {cell(q, one)} | {cell(q, (dataset, student, '2'))} | {cell(secs, one, '.0f')} "
-            f"| {cell(stages, one, '.0f')} | {cell(nfe, one, '.0f')} |"
+            f"| {cell(evals, one, '.3g')} | {cell(stages, one, '.0f')} | {cell(nfe, one, '.0f')} |"
         )
     return "\n".join(lines)
 
@@ -415,6 +436,7 @@ def plots(
         ylabel=f"{label} at NFE 1",
     )
     files.append("quality_vs_compute.png")
+    files.append(frontier(rows, datasets, floors, out, label))
     intervals = {}
     for claim, results in decided:
         items = []
@@ -441,6 +463,40 @@ def plots(
             image_panels(first | panel, shapes[d], out / name, n=16, cols=6)
         files.append(name)
     return files
+
+
+def frontier(rows: list[dict], datasets: list[str], floors: dict, out: Path, label: str) -> str:
+    """``frontier.png``: quality against compute (forward passes) per dataset and budget; the
+    k-RF + distill line over k, each recipe with equal-compute twins as a line through its twins,
+    every other few-step model as a point. Returns the file name."""
+    q, evals = aggregate(rows), aggregate(rows, "compute_evals")
+    family = {r["method"]: r["family"] for r in rows}
+    twins = {r["method"]: r["method"].split(" @ ")[0] for r in rows if r["family"] == "Bezier, equal compute"}
+    panels = {}
+    for d in datasets:
+        for n in ("1", "2"):
+            lines, points = defaultdict(list), defaultdict(list)
+            stretched = {twins[m] for (dd, m, b) in q if (dd, b) == (d, n) and m in twins}
+            for (dd, m, b), s in q.items():
+                if dd != d or b != n or (dd, m, b) not in evals:
+                    continue
+                x = evals[(dd, m, b)].mean
+                if _DISTILLED.match(m):
+                    lines["k-RF + distill"].append((x, s.mean, s.sd))
+                elif twins.get(m, m) in stretched:
+                    lines[twins.get(m, m)].append((x, s.mean, s.sd))
+                elif family[m] != "k-RF":
+                    points["other Bezier variants" if family[m] == "Bezier" else "baselines"].append(
+                        (x, s.mean)
+                    )
+            panels[f"{d}, NFE {n}"] = {"lines": lines, "points": points, "floor": floors[d]["quality"].mean}
+    frontier_panels(
+        panels,
+        out / "frontier.png",
+        xlabel="compute to obtain the model (forward passes, training counted x3)",
+        ylabel=label,
+    )
+    return "frontier.png"
 
 
 def command(cfg: CompareConfig) -> str:
