@@ -1,12 +1,14 @@
 """The regime table of docs/RESULTS.md: where does reflow pay, and where do the claims hold?
 
-    python scripts/regime_table.py runs/regimes/*
+    python scripts/regime_table.py runs/accumulation-2d runs/regimes/points-* \
+        runs/accumulation-digits runs/regimes/images-*
 
 Reads ``claims.json`` of each finished ``bezier-distill compare`` folder given and prints one
 markdown row per (regime, dataset): the verdict of each claim (the premise "2-RF + distill beats
-1-RF + distill" at 1 and 2 NFE, claim 1, claim 2 at 1 and 2 NFE) with the paired difference of the
-headline metric (candidate - baseline; negative: the candidate is better). Folders without a
-``claims.json`` (runs not finished) are listed as such.
+1-RF + distill" at 1 and 2 NFE, claim 1, claim 2 at 1 and 2 NFE, claim 1 at the 2-RF's compute
+where the run has it) with the paired difference of the headline metric (candidate - baseline;
+negative: the candidate is better). Folders without a ``claims.json`` (runs not finished) are
+listed as such.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ COLUMNS = (
     ("Claim 1", "claim 1 (Bezier from 1-RF vs 2-RF + distill)"),
     ("Claim 2 at 1 NFE", "claim 2, 1 NFE"),
     ("Claim 2 at 2 NFE", "claim 2, 2 NFE"),
+    ("Equal compute, 2-RF, 1 NFE", "claim 1 at the 2-RF's compute, 1 NFE"),
+    ("Equal compute, 2-RF, 2 NFE", "claim 1 at the 2-RF's compute, 2 NFE"),
 )
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The regime sweep of docs/RESULTS.md ("Where the premise holds"): every config in
 # configs/regimes/, two at a time with one thread each, resumable (rerun after an interruption).
-# Then: python scripts/regime_table.py runs/regimes/*
+# The reference regimes are configs/accumulation-2d.toml and configs/accumulation-digits.toml.
+# Then: python scripts/regime_table.py runs/accumulation-2d runs/regimes/points-* \
+#           runs/accumulation-digits runs/regimes/images-*
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1

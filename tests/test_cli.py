@@ -643,3 +643,16 @@ def test_reflow_anchored_on_data_ends_every_pair_on_a_training_row(tmp_path, cap
     assert pairs.manifest["anchor"]["data"].endswith("data.npy") and pairs.manifest["source"] == "gaussian"
     code, _, err = run(capsys, *argv, "--source", "gaussian", "--out", tmp_path / "q")
     assert code == 2 and "--source is ignored with --anchor data" in err
+
+
+def test_every_committed_comparison_config_is_valid():
+    import tomllib
+
+    from bezier_distill.config import CompareConfig
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    configs = sorted(root.rglob("*.toml"))
+    assert len(configs) >= 10
+    for path in configs:
+        cfg = CompareConfig(**tomllib.loads(path.read_text()))
+        assert cfg.out.startswith("runs/") and path.stem in cfg.out, path
