@@ -169,7 +169,7 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
     ]
     for d in datasets:
         report += [f"**{d}**", "", accumulation(rows, d), ""]
-    report += ["![drift](drift_vs_rectifications.png)", ""]
+    report += ["![drift](drift_vs_rectifications.png) ![compute](compute_vs_rectifications.png)", ""]
     report += ["## Quality against compute (the frontier)", ""]
     report += [
         "Each model's mean quality against the compute spent to obtain it, counted in forward passes "
@@ -191,7 +191,9 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
         report += [f"## {d}", "", table(rows, d, floors[d], images, translation), ""]
         report += [f"![samples](samples_{slug(d)}.png)", ""]
     report += ["## Plots", ""] + [
-        f"![{f}]({f})" for f in figures if not f.startswith(("samples_", "claims", "drift_", "frontier"))
+        f"![{f}]({f})"
+        for f in figures
+        if not f.startswith(("samples_", "claims", "drift_", "compute_vs", "frontier"))
     ]
     atomic_write_bytes(out / "report.md", ("\n".join(report) + "\n").encode())
     claims = [_claim_record(claim, results) for claim, results in decided]

@@ -420,6 +420,27 @@ def plots(
         drift_panels, out / "drift_vs_rectifications.png", xlabel="rectifications k", ylabel="k-RF at dopri5"
     )
     files.append("drift_vs_rectifications.png")
+    spent = aggregate(rows, "compute_evals")
+    compute_panels = {  # the one- and two-step students cost the same: one line
+        d: {
+            "series": {
+                "k-RF + distill": [
+                    (k, s.mean, s.sd)
+                    for k in RECTIFICATIONS
+                    if (s := spent.get((d, f"{k}-RF + distill", "1")))
+                ]
+            },
+            "floor": None,
+        }
+        for d in datasets
+    }
+    line_panels(
+        compute_panels,
+        out / "compute_vs_rectifications.png",
+        xlabel="rectifications k",
+        ylabel="compute (forward passes)",
+    )
+    files.append("compute_vs_rectifications.png")
     compute = aggregate(rows, "compute_seconds")
     family = {r["method"]: r["family"] for r in rows}
     xy = {}
