@@ -489,3 +489,71 @@ def test_reference_features_are_reused_only_for_the_same_reference():
     first = metric.score(x, target.test).fid
     other = metric.score(x, target.points[200:555]).fid  # another reference set
     assert other != first and metric.score(x, target.test).fid == first
+
+
+def test_class_pairing_pairs_each_input_with_a_target_of_its_class():
+    from bezier_distill.couplings import ClassCoupling
+
+    source, target = get_distribution("mnist:size=8"), get_distribution("digits")
+    coupling = ClassCoupling(source, target)
+    x0, x1 = coupling.sample(512, torch.Generator().manual_seed(0))
+    again = coupling.sample(512, torch.Generator().manual_seed(0))
+    assert torch.equal(x0, again[0]) and torch.equal(x1, again[1])
+
+    def label_of(x, dist):  # the row of each draw in its training set -> its label
+        rows = (x[:, None] - dist.points[None]).abs().sum(-1).argmin(1)
+        return dist.labels[rows]
+
+    assert bool((label_of(x0, source) == label_of(x1, target)).all())
+    assert len(set(label_of(x0, source).tolist())) == 10  # every class drawn
+    with pytest.raises(BadInput, match="--pairing class needs labelled"):
+        ClassCoupling(get_distribution("gaussian", dim=64), target)
+
+
+def test_feature_ot_pairs_batches_at_the_optimal_feature_cost():
+    from bezier_distill.couplings import FeatureOTCoupling, IndependentCoupling
+    from bezier_distill.features import feature_extractor
+
+    source, target = get_distribution("mnist:size=8"), get_distribution("digits")
+    features = feature_extractor("digits")
+    cost = lambda a, b: float((features(a) - features(b)).pow(2).sum(1).mean())  # noqa: E731
+    paired, plain = FeatureOTCoupling(source, target), IndependentCoupling(source, target)
+    for seed in range(3):
+        x0, x1 = paired.sample(64, torch.Generator().manual_seed(seed))
+        y0, y1 = plain.sample(64, torch.Generator().manual_seed(seed))
+        assert torch.equal(x0, y0) and not torch.equal(x1, y1)  # the same draws, permuted
+        assert sorted(x1.sum(1).tolist()) == pytest.approx(sorted(y1.sum(1).tolist()))
+        assert cost(x0, x1) < cost(y0, y1)
+    with pytest.raises(BadInput, match="--pairing feature-ot needs an image source"):
+        FeatureOTCoupling(get_distribution("gaussian", dim=64), target)
+
+
+def test_class_kept_counts_outputs_labelled_as_their_inputs():
+    from bezier_distill.evaluation import class_kept
+
+    target = get_distribution("digits")
+    features = feature_metrics(target)
+    images, labels = target.heldout[:200], target.heldout_labels[:200]
+    accuracy = class_kept(features, images, labels)  # the classifier on its own test images
+    assert accuracy > 0.9
+    shuffled = labels[torch.randperm(200, generator=torch.Generator().manual_seed(0))]
+    assert class_kept(features, images, shuffled) < 0.3
+    unknown = torch.full_like(labels, -1)
+    assert class_kept(features, images, unknown) is None and class_kept({}, images, labels) is None
+
+
+def test_a_labelled_translation_reports_the_class_kept(tmp_path, capsys):
+    out = tmp_path / "tr"
+    argv = ["train", "--source", "mnist:size=8", "--data", "digits", "--steps", "3", "--channels", "8"]
+    assert main(argv + ["--pairing", "class", "--out", str(out)]) == 0
+    report = tmp_path / "tr.json"
+    argv = ["evaluate", "--model", str(out), "--solver", "euler", "--solver-steps", "1", "--n", "64"]
+    assert main(argv + ["--out", str(report)]) == 0
+    scores = json.loads(report.read_text())
+    assert 0 <= scores["scores"]["class_kept"] <= 1 and "class_kept" not in scores["noise_floor"]
+    assert "class kept" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text())["pairing"] == "class"
+    code = main(
+        ["train", "--data", "digits", "--pairing", "class", "--steps", "2", "--out", str(tmp_path / "x")]
+    )
+    assert code == 2 and "--pairing class needs labelled source and target" in capsys.readouterr().err

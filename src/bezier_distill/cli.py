@@ -65,6 +65,7 @@ EVALUATE_ROWS = (
     ("recall (b)", "recall_b", ".3f"),
     ("out of range", "out_of_range", ".4f"),
     ("faithfulness", "faithfulness", ".4f"),
+    ("class kept", "class_kept", ".3f"),
     ("distill error", "distill_error", ".3g"),
     ("straightness", "straightness", ".4f"),
 )

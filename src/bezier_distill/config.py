@@ -228,8 +228,9 @@ class TrainConfig(Optim, Arch, RunFlags, Common):
     path: str = opt("straight", f"interpolant: {', '.join(PATHS)} (cosine: a diffusion-style teacher)")
     pairing: str = opt(
         "independent",
-        "how 1-RF pairs source and data draws in each batch: independent, or ot (exact minibatch "
-        "optimal transport, OT-CFM)",
+        "how 1-RF pairs source and data draws in each batch: independent, ot (exact minibatch "
+        "optimal transport, OT-CFM), feature-ot (the same in the target's classifier features) or "
+        "class (same class; labelled images): the last two keep an image's content in translation",
     )
     time_sampling: str = opt(
         "uniform", "training times: uniform, or u-shaped (density exp(4t) + exp(4(1 - t)), as 2-RF++)"

@@ -81,7 +81,65 @@ def ot_permutation(x0: Tensor, x1: Tensor) -> Tensor:
     return torch.from_numpy(plan.argmax(axis=1)).to(x1.device)
 
 
-PAIRINGS = {"independent": IndependentCoupling, "ot": MinibatchOTCoupling}
+class FeatureOTCoupling(IndependentCoupling):
+    """Minibatch OT in a classifier's feature space (content-preserving translation): as
+    :class:`MinibatchOTCoupling`, with the cost the squared distance between the features of the
+    target's shipped classifier (net a) of the two images instead of between their pixels, so
+    an input is paired with a target that the classifier sees as alike."""
+
+    def __init__(self, source, target) -> None:
+        super().__init__(source, target)
+        if target.classifier is None or source.image_shape != target.image_shape:
+            raise BadInput(
+                "--pairing feature-ot needs an image source and a built-in image target of the same "
+                f"shape (its shipped classifier gives the features); got source {source.name!r} "
+                f"and target {target.name!r}"
+            )
+        from .features import feature_extractor
+
+        self.features = feature_extractor(target.classifier)
+
+    def sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        x0, x1 = IndependentCoupling.sample(self, batch, generator)
+        return x0, x1[ot_permutation(self.features(x0), self.features(x1)).cpu()]
+
+
+class ClassCoupling(IndependentCoupling):
+    """Class-conditional pairing (content-preserving translation where labels exist): ``x0`` from
+    the source's training rows of the classes both datasets have, ``x1`` from the target's rows
+    of the same class, each uniformly."""
+
+    def __init__(self, source, target) -> None:
+        super().__init__(source, target)
+        if source.labels is None or target.labels is None:
+            raise BadInput(
+                "--pairing class needs labelled source and target (labelled image datasets); got "
+                f"source {source.name!r} and target {target.name!r}"
+            )
+        classes = sorted(set(source.labels.tolist()) & set(target.labels.tolist()) - {-1})
+        if not classes:
+            raise BadInput(f"--pairing class: {source.name!r} and {target.name!r} share no class")
+        self.classes = classes
+        self.rows0 = torch.nonzero(torch.isin(source.labels, torch.tensor(classes))).flatten()
+        self.rows1 = {c: torch.nonzero(target.labels == c).flatten() for c in classes}
+
+    def sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        i0 = self.rows0[torch.randint(len(self.rows0), (batch,), generator=generator)]
+        y = self.source.labels[i0]
+        i1 = torch.empty_like(i0)
+        for c in self.classes:  # a fixed order: the same generator gives the same pairs
+            mask = y == c
+            rows = self.rows1[c]
+            i1[mask] = rows[torch.randint(len(rows), (int(mask.sum()),), generator=generator)]
+        return self.source.points[i0], self.target.points[i1]
+
+
+PAIRINGS = {
+    "independent": IndependentCoupling,
+    "ot": MinibatchOTCoupling,
+    "feature-ot": FeatureOTCoupling,
+    "class": ClassCoupling,
+}
 
 
 def shard_name(index: int) -> str:

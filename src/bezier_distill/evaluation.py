@@ -17,7 +17,8 @@ saved as images, before every score; the fraction of values that fell outside th
 reported. Image data is scored by the FID, KID, precision and recall of
 :mod:`bezier_distill.features` in two feature spaces (two independently trained networks), and
 translation (an image source) also by the faithfulness: the RMS distance per pixel between
-each input and its output, in the [-1, 1] scale.
+each input and its output, in the [-1, 1] scale, and, with a labelled source, by the class kept:
+the fraction of outputs that network a labels as their input's class.
 
 A student's **distillation error** is the mean squared distance between its output and its
 teacher's ODE solution from the same held-out ``x0``; its floor is the teacher's own solver
@@ -86,6 +87,7 @@ class Evaluation:
     recall_b: float | None = None
     out_of_range: float | None = None
     faithfulness: float | None = None
+    class_kept: float | None = None
     distill_error: float | None = None
 
     def as_dict(self) -> dict:
@@ -105,6 +107,7 @@ class EvalData:
     reference: Tensor
     twin: Tensor
     heldout: Tensor | None = None
+    x0_labels: Tensor | None = None  # the class of each source draw (-1 unknown), if labelled
 
     @property
     def n(self) -> int:
@@ -113,6 +116,13 @@ class EvalData:
 
 def _without_replacement(points: Tensor, n: int, purpose: str, seed: int) -> Tensor:
     return points[torch.randperm(points.shape[0], generator=stream(purpose, seed))[:n]]
+
+
+def source_labels(source, n: int, seed: int) -> Tensor | None:
+    """The labels of :func:`source_draw`'s rows (the same permutation), for a labelled source."""
+    if source.heldout is None or source.heldout_labels is None:
+        return None
+    return _without_replacement(source.heldout_labels, n, EVAL_SOURCE, seed)
 
 
 def source_draw(source, n: int, seed: int) -> Tensor:
@@ -150,7 +160,8 @@ def eval_data(source, target, n: int, seed: int) -> EvalData:
         return EvalData(x0[:n], held[:n], held[n : 2 * n])
     twin = _without_replacement(target.points, x0.shape[0], FLOOR_TWIN, seed)
     n = twin.shape[0]
-    return EvalData(x0[:n], target.heldout[order[:n]], twin, heldout=target.heldout)
+    labels = source_labels(source, n, seed)
+    return EvalData(x0[:n], target.heldout[order[:n]], twin, heldout=target.heldout, x0_labels=labels)
 
 
 def feature_metrics(target, inception_weights: str | None = None) -> dict[str, FeatureMetric]:
@@ -190,6 +201,21 @@ def _feature_scores(features: dict[str, FeatureMetric], samples: Tensor, heldout
         out |= {f"fid{suffix}": s.fid, f"kid{suffix}": s.kid}
         out |= {f"precision{suffix}": s.precision, f"recall{suffix}": s.recall}
     return out
+
+
+def class_kept(
+    features: dict[str, FeatureMetric] | None, outputs: Tensor, labels: Tensor | None
+) -> float | None:
+    """Class preservation of a translation: the fraction of outputs that network a (the target's
+    classifier) labels as the true class of their input (inputs of unknown class left out); chance
+    is about one over the number of classes. ``None`` without labels or a class head."""
+    if not features or labels is None or not bool((labels >= 0).any()):
+        return None
+    predicted = features["a"].classify(outputs)
+    if predicted is None:
+        return None
+    known = labels >= 0
+    return float((predicted[known] == labels[known]).float().mean())
 
 
 def noise_floor(data: EvalData, features: dict[str, FeatureMetric] | None = None, *, seed: int = 0) -> dict:
@@ -259,6 +285,7 @@ def evaluate(
             sample_seconds=round(seconds, 4),
             out_of_range=outside,
             faithfulness=faithfulness(data.x0, scored) if translation else None,
+            class_kept=class_kept(features, scored, data.x0_labels) if translation else None,
             distill_error=distill_error(raw, teacher) if teacher is not None else None,
             **scores,
         ),

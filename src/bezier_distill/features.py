@@ -172,6 +172,13 @@ class ResidualClassifier(_FeatureNet):
 NETS: dict[str, type[_FeatureNet]] = {"a": Classifier, "b": ResidualClassifier}
 
 
+def feature_extractor(dataset: str, net: str = "a") -> nn.Module:
+    """The features of the shipped classifier ``net`` of ``dataset`` as a module: images (flat or
+    ``(B, C, H, W)``) -> ``(B, num_features)``, in batches, without gradients."""
+    model, _ = load_classifier(weights_path(dataset, net=net))
+    return _Extractor(model.eval())
+
+
 class _Extractor(nn.Module):
     """A network's ``features`` in batches, without gradients."""
 
@@ -315,6 +322,15 @@ class FeatureMetric:
         model, meta = load_classifier(weights_path(dataset, folder, net))
         which = "classifier" if net == "a" else f"classifier {net}"
         return cls(model, f"feature FID ({dataset} {which}, test accuracy {float(meta['accuracy']):.3f})")
+
+    @torch.no_grad()
+    def classify(self, samples: Tensor) -> Tensor | None:
+        """The classifier's label of each image (flat or ``(B, C, H, W)``); ``None`` for a
+        feature network without a class head (Inception)."""
+        net = self.extractor.classifier
+        if not isinstance(net, _FeatureNet):
+            return None
+        return torch.cat([net(c).argmax(1) for c in samples.cpu().float().split(1000)])
 
     def score(self, samples: Tensor, reference: Tensor, *, seed: int = 0) -> FeatureScores:
         """FID, KID, precision and recall of ``samples`` against ``reference``.

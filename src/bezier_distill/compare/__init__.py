@@ -232,7 +232,9 @@ def _protocol(cfg: CompareConfig, images: bool, translation: bool, label: str) -
         if translation:
             text += (
                 f"The source is the image dataset {cfg.source} (translation, inputs from its test split); "
-                "faithfulness is the RMS per-pixel distance between each input and its output. "
+                "faithfulness is the RMS per-pixel distance between each input and its output, class kept "
+                "the fraction of outputs network a labels as their input's true class (chance: one over "
+                "the number of classes). "
             )
     else:
         text += "W2 is the exact 2-Wasserstein distance and energy the energy distance. "

@@ -264,7 +264,7 @@ def _columns(images: bool, translation: bool) -> list[tuple[str, str]]:
         return [("W2", "w2"), ("energy", "energy")]
     cols = [("FID (a)", "fid"), ("FID (b)", "fid_b"), ("KID (a)", "kid"), ("precision (a)", "precision")]
     cols += [("recall (a)", "recall"), ("out of range", "out_of_range"), ("W2 (pixels)", "w2")]
-    return cols + ([("faithfulness", "faithfulness")] if translation else [])
+    return cols + ([("faithfulness", "faithfulness"), ("class kept", "class_kept")] if translation else [])
 
 
 def table(rows: list[dict], dataset: str, floors: dict, images: bool, translation: bool) -> str:

@@ -66,6 +66,8 @@ class Distribution:
             evaluation sees (the reference of every score, e.g. an image dataset's test split);
             ``None`` for built-in generators, whose evaluation draws come from their own streams.
         classifier: the built-in dataset whose shipped classifier gives its feature FID.
+        labels, heldout_labels: the class of each row of ``points`` and ``heldout`` (``-1``
+            unknown) for labelled image datasets, else ``None``.
     """
 
     name: str
@@ -75,6 +77,8 @@ class Distribution:
     image_shape: tuple[int, int, int] | None = None
     heldout: Tensor | None = field(default=None, repr=False, compare=False)
     classifier: str | None = None
+    labels: Tensor | None = field(default=None, repr=False, compare=False)
+    heldout_labels: Tensor | None = field(default=None, repr=False, compare=False)
 
     @property
     def test(self) -> Tensor | None:  # the name image code uses for the held-out split
@@ -179,6 +183,11 @@ def get_distribution(
             Distribution.from_points(images.train.flatten(1), name=text, heldout=images.test.flatten(1)),
             image_shape=images.shape,
             classifier=images.classifier,
+            **(
+                {"labels": images.train_labels, "heldout_labels": images.test_labels}
+                if bool((images.train_labels >= 0).any())
+                else {}
+            ),
         )
     if _is_point_file(text):
         points = load_points(text)
