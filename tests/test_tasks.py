@@ -197,3 +197,5 @@ def test_a_paired_task_through_the_cli_records_its_source_and_scores_the_truth(t
     assert math.isfinite(scores["psnr"]) and 0 < scores["ssim"] < 1 and scores["truth_distance"] > 0
     assert scores["distill_error"] is not None and scores["faithfulness"] is not None
     assert (d / "e.png").is_file()
+    assert main(["sample", "--model", f"{d}/d1", "--source", "gaussian", "--out", f"{d}/s.npy"]) == 2
+    assert "the model learned the paired task superres:digits" in capsys.readouterr().err
