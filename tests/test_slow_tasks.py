@@ -54,6 +54,9 @@ def test_superres_digits_distilled_student_beats_one_euler_step_of_the_1rf_in_ps
     print({m: (round(s["psnr"], 2), round(s["ssim"], 4), round(s["fid"], 2)) for m, s in scores.items()})
     # every input of the held-out split is scored against its own clean image
     assert all(s["n"] == 355 for s in scores.values())
+    # measured: PSNR 18.99 (1-RF, one Euler step), 19.72 (distilled), 19.49 (Bezier). A perfectly
+    # trained 1-RF's Euler step would be the posterior mean, the PSNR optimum (METHOD.md section 8);
+    # at this budget it is not, and the student learned the sharper ODE end.
     assert scores["d1"]["psnr"] > scores["rf1"]["psnr"]
     assert scores["d1"]["fid"] < scores["rf1"]["fid"]
     assert math.isfinite(scores["bez"]["psnr"]) and 0 < scores["bez"]["ssim"] < 1

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from bezier_distill.cli import main
-from bezier_distill.couplings import GivenCoupling, IndependentCoupling, data_coupling
+from bezier_distill.couplings import CouplingDataset, GivenCoupling, IndependentCoupling, data_coupling
 from bezier_distill.data import get_distribution, get_source
 from bezier_distill.data.images import load_images
 from bezier_distill.data.tasks import FILL, degradation, parse_task
@@ -185,6 +185,10 @@ def test_a_paired_task_through_the_cli_records_its_source_and_scores_the_truth(t
     assert main(["reflow", "--model", f"{d}/rf1", *reflow, "--out", f"{d}/pairs"]) == 0
     manifest = json.loads((d / "pairs" / "manifest.json").read_text())
     assert manifest["source"] == "superres:digits inputs + noise 0.05"
+    z0 = CouplingDataset(d / "pairs").points[0]  # the task's training inputs plus the source noise
+    inputs = get_distribution("superres:digits").paired.points
+    residual = z0 - inputs[torch.cdist(z0, inputs).argmin(1)]
+    assert abs(residual.std().item() - 0.05) < 0.005
     assert main(["distill", "--pairs", f"{d}/pairs", *run, "--out", f"{d}/d1"]) == 0
     capsys.readouterr()
     one = ["--solver", "euler", "--solver-steps", "1", "--n", "60"]
