@@ -430,6 +430,16 @@ BAD = [
         ["evaluate", "--model", "{tmp}/m", "--data", "moons", "--reference", "{tmp}/p3.npy"],
         "--reference is for",
     ),
+    (["train", "--data", "superres:digits:factor=3"], "factor=3 does not divide the 8x8 images"),
+    (["train", "--data", "inpaint:digits:sigma=1"], "inpaint takes box=, size=, class="),
+    (
+        ["train", "--data", "superres:digits", "--source", "mnist:size=8"],
+        "--source is ignored with the paired task",
+    ),
+    (["train", "--data", "superres:digits", "--pairing", "ot"], "--pairing is ignored with the paired task"),
+    (["train", "--source-noise", "0.1"], "--source-noise is ignored unless --data is a paired task"),
+    (["train", "--data", "denoise:digits", "--source-noise", "-1"], "--source-noise must be a non-negative"),
+    (["compare", "--datasets", "superres:digits"], "compare does not run paired tasks"),
     (["classifier", "--dataset", "cifar"], "unknown dataset 'cifar'"),
     (["classifier", "--dataset", "digits"], "already exists"),
 ]

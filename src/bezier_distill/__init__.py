@@ -31,6 +31,7 @@ _EXPORTS = {
     "Coupling": "couplings",
     "IndependentCoupling": "couplings",
     "MinibatchOTCoupling": "couplings",
+    "GivenCoupling": "couplings",
     "CouplingDataset": "couplings",
     "sample_coupling": "couplings",
     "generate_coupling": "couplings",
@@ -59,6 +60,7 @@ _EXPORTS = {
     "solve_to_times": "solvers",
     # data and evaluation
     "get_distribution": "data",
+    "get_source": "data",
     "eval_data": "evaluation",
     "evaluate": "evaluation",
     "noise_floor": "evaluation",
@@ -66,6 +68,8 @@ _EXPORTS = {
     "w2": "metrics",
     "energy_distance": "metrics",
     "precision_recall": "metrics",
+    "psnr": "metrics",
+    "ssim": "metrics",
     "stream": "seeding",
     "BadInput": "errors",
 }

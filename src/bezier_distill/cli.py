@@ -66,6 +66,9 @@ EVALUATE_ROWS = (
     ("out of range", "out_of_range", ".4f"),
     ("faithfulness", "faithfulness", ".4f"),
     ("class kept", "class_kept", ".3f"),
+    ("PSNR (dB)", "psnr", ".2f"),
+    ("SSIM", "ssim", ".4f"),
+    ("to truth", "truth_distance", ".4f"),
     ("distill error", "distill_error", ".3g"),
     ("straightness", "straightness", ".4f"),
 )
@@ -92,6 +95,11 @@ def _print_evaluate(report, cfg) -> None:
         print(
             f"(distill error: mean squared distance to the teacher's dopri5 solution from the same held-out "
             f"source draws; its floor is the teacher's own solver error; teacher {report['teacher']})"
+        )
+    if s.get("psnr") is not None:
+        print(
+            "(PSNR, SSIM and 'to truth', the RMS per-pixel distance: each output against the ground truth "
+            "of its input, the held-out clean image of the paired task; data range [-1, 1])"
         )
     if cfg.out:
         print(f"report written to {cfg.out}")

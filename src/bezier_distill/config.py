@@ -23,6 +23,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 from .couplings import PAIRINGS
+from .data.tasks import is_task_spec
 from .errors import BadInput
 from .interpolants import PATHS
 from .objectives import BEZIER_OBJECTIVES, LOSSES, TIME_SAMPLINGS, TRAIN_TIMES
@@ -213,11 +214,21 @@ class TrainConfig(Optim, Arch, RunFlags, Common):
 
     out: str = opt("runs/out", "output folder: model/, checkpoint.pt, metrics.jsonl, config.json")
 
-    data: str = opt("8gaussians", "target dataset: a name, an image dataset, or a .npy/.csv point file")
+    data: str = opt(
+        "8gaussians",
+        "target dataset: a name, an image dataset, a paired task TASK:DATASET (superres:digits, "
+        "inpaint:mnist, denoise:digits:sigma=0.3: trained on its given pairs), or a .npy/.csv point file",
+    )
     reference: str | None = opt(
         None, "point file of held-out data for --data (then all of --data trains); default: a fifth of it"
     )
-    source: str = opt("gaussian", "source dataset (pi0): gaussian, or any dataset (translation)")
+    source: str = opt(
+        "gaussian",
+        "source dataset (pi0): gaussian, or any dataset (translation); a paired task's are its inputs",
+    )
+    source_noise: float = opt(
+        0.0, "a paired task: standard deviation of Gaussian noise added to its inputs in every draw"
+    )
     pairs: str | None = opt(None, "pair folder from `reflow`: train k-RF on it instead")
     init: str | None = opt(
         None, "model folder to start from, or 'scratch'; default: the pairs' teacher, or scratch"
@@ -268,9 +279,23 @@ class TrainConfig(Optim, Arch, RunFlags, Common):
             _refuse_ignored(self, ("meanflow_ratio",), "unless --objective meanflow")
         elif self.path != "straight":
             raise BadInput("--objective meanflow trains on the straight path: leave --path out")
+        if not (isinstance(self.source_noise, int | float) and 0 <= self.source_noise < math.inf):
+            raise BadInput(f"--source-noise must be a non-negative number, got {self.source_noise!r}")
         if self.pairs:
-            _refuse_ignored(self, ("data", "source"), "with --pairs (the pair folder fixes source and data)")
+            _refuse_ignored(
+                self,
+                ("data", "source", "source_noise"),
+                "with --pairs (the pair folder fixes source and data)",
+            )
             _refuse_ignored(self, ("pairing",), "with --pairs (the pair folder fixes the pairs)")
+        elif is_task_spec(self.data):
+            _refuse_ignored(
+                self,
+                ("source", "pairing"),
+                f"with the paired task {self.data} (its inputs are the source, paired with the truth)",
+            )
+        else:
+            _refuse_ignored(self, ("source_noise",), "unless --data is a paired task (e.g. superres:digits)")
         if self.init or not self.pairs:
             _refuse_ignored(self, ("allow_changed_teacher",), "unless the run starts from the pairs' teacher")
         self._check_arch("the pairs' teacher")

@@ -1,7 +1,8 @@
 """Couplings: how training pairs ``(x0, x1)`` and Bezier control points are drawn.
 
 * :class:`IndependentCoupling` pairs a source draw with an independent data
-  draw (1-rectified flow).
+  draw (1-rectified flow); :class:`GivenCoupling` draws the given pairs of a paired
+  task (input ``i`` with its ground truth ``i``); :func:`data_coupling` picks between them.
 * :func:`generate_coupling` writes a *stored coupling* once: for every source
   draw ``z0`` a maker (reflow's teacher ODE, or a teacher ensemble's Bezier
   control points) produces ``z1`` and optional interior guides. Shards are
@@ -140,6 +141,34 @@ PAIRINGS = {
     "feature-ot": FeatureOTCoupling,
     "class": ClassCoupling,
 }
+
+
+class GivenCoupling:
+    """The given pairs of a paired task (:mod:`bezier_distill.data.tasks`): one index ``i`` drawn
+    uniformly (with replacement) for both, ``x0`` = input row ``i`` plus the source's Gaussian noise
+    (:meth:`~bezier_distill.data.Distribution.perturb`, from the same generator), ``x1`` = clean row ``i``.
+
+    ``source`` must be ``target``'s inputs (``target.paired``, with or without noise).
+    """
+
+    def __init__(self, source, target) -> None:
+        if not source.is_inputs_of(target):
+            raise BadInput(
+                f"the given pairs of {target.name!r} start from its inputs, but the source is {source.name!r}"
+            )
+        self.source, self.target = source, target
+
+    def sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        idx = torch.randint(0, self.target.points.shape[0], (batch,), generator=generator)
+        return self.source.perturb(self.source.points[idx], generator), self.target.points[idx]
+
+
+def data_coupling(source, target, pairing: str = "independent"):
+    """How a 1-RF draws ``(x0, x1)`` from ``source`` and ``target``: the given pairs of a paired
+    task, else the ``pairing`` of :data:`PAIRINGS` (independent draws, or minibatch OT)."""
+    if target.paired is not None:
+        return GivenCoupling(source, target)
+    return PAIRINGS[pairing](source, target)
 
 
 def shard_name(index: int) -> str:

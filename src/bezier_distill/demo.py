@@ -10,6 +10,8 @@ from pathlib import Path
 
 from .config import DemoConfig, DistillConfig, ReflowConfig, TrainConfig, to_dict
 from .data import get_distribution
+from .data.tasks import is_task_spec
+from .errors import BadInput
 from .evaluation import DOPRI, eval_data, evaluate, noise_floor, solver_error
 from .plotting import scatter_panels, trajectory_panels
 from .recipes import run_distill, run_reflow, run_train, start_run
@@ -41,6 +43,10 @@ def format_table(rows: list[dict], floor: dict) -> str:
 def run_demo(cfg: DemoConfig, *, progress: bool = True, log=print) -> dict:
     """Run the chain into ``cfg.out``; return the results (also written as JSON and markdown)."""
     target = get_distribution(cfg.data)
+    if target.paired is not None or is_task_spec(cfg.source):
+        raise BadInput(
+            f"demo does not run paired tasks: train one with `bezier-distill train --data {cfg.data}`"
+        )
     source = get_distribution(cfg.source, dim=target.dim)
     resume = start_run(cfg)
     out = Path(cfg.out)

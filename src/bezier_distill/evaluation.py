@@ -20,6 +20,12 @@ translation (an image source) also by the faithfulness: the RMS distance per pix
 each input and its output, in the [-1, 1] scale, and, with a labelled source, by the class kept:
 the fraction of outputs that network a labels as their input's class.
 
+A paired task (:mod:`bezier_distill.data.tasks`) has ground truth: its inputs ``x0`` are held-out
+degraded rows and the held-out clean rows of the same indices are their ``truth``, against
+which each output is scored by PSNR and SSIM (data range 2, the width of [-1, 1]) and by its
+distance to the truth (RMS per pixel); the reference of the other scores stays the whole test
+split of the clean images.
+
 A student's **distillation error** is the mean squared distance between its output and its
 teacher's ODE solution from the same held-out ``x0``; its floor is the teacher's own solver
 error, the distance between the teacher's dopri5 solution and a tighter one.
@@ -34,7 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from .features import FeatureMetric, weights_path
-from .metrics import energy_distance, w2
+from .metrics import energy_distance, psnr, ssim, w2
 from .seeding import stream
 from .solvers import SolverSpec, solve
 
@@ -68,7 +74,8 @@ class Evaluation:
     ``fid``/``kid``/``precision``/``recall`` are in the feature space of network a,
     ``*_b`` in that of network b; ``out_of_range`` is the fraction of image values outside
     [-1, 1] before clipping; ``distill_error`` the mean squared distance to the teacher's
-    ODE solution from the same ``x0``.
+    ODE solution from the same ``x0``; ``psnr`` (dB), ``ssim`` and ``truth_distance`` (RMS per
+    pixel) compare each output with its ground truth, on a paired task.
     """
 
     n: int
@@ -89,6 +96,9 @@ class Evaluation:
     faithfulness: float | None = None
     class_kept: float | None = None
     distill_error: float | None = None
+    psnr: float | None = None
+    ssim: float | None = None
+    truth_distance: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -100,7 +110,9 @@ class EvalData:
 
     ``x0 (n, *D)``: the source draws every model starts from; ``reference (m, *D)``: the data
     draw of the W2 and energy; ``twin (n, *D)``: an independent data draw disjoint from it (the
-    noise floor); ``heldout``: the image test split, the reference of the feature scores.
+    noise floor); ``heldout``: the image test split, the reference of the feature scores;
+    ``truth (n, *D)``: on a paired task, the ground truth of each ``x0`` (its clean row), with
+    ``image_shape`` ``(C, H, W)`` to fold both back into images.
     """
 
     x0: Tensor
@@ -108,6 +120,8 @@ class EvalData:
     twin: Tensor
     heldout: Tensor | None = None
     x0_labels: Tensor | None = None  # the class of each source draw (-1 unknown), if labelled
+    truth: Tensor | None = None
+    image_shape: tuple[int, int, int] | None = None
 
     @property
     def n(self) -> int:
@@ -128,11 +142,19 @@ def source_labels(source, n: int, seed: int) -> Tensor | None:
 def source_draw(source, n: int, seed: int) -> Tensor:
     """The source points ``x0`` that sampling and evaluation start from (``eval source`` stream).
 
-    A source with a held-out part gives held-out rows without replacement (at most all of them).
+    A source with a held-out part gives held-out rows without replacement (at most all of them),
+    plus the source's noise when it has some.
     """
-    if source.heldout is not None:
-        return _without_replacement(source.heldout, n, EVAL_SOURCE, seed)
-    return source.sample(n, stream(EVAL_SOURCE, seed))
+    return _source_rows(source, n, seed)[0]
+
+
+def _source_rows(source, n: int, seed: int) -> tuple[Tensor, Tensor | None]:
+    """:func:`source_draw` and the indices of the held-out rows it took (``None`` without any)."""
+    g = stream(EVAL_SOURCE, seed)
+    if source.heldout is None:
+        return source.sample(n, g), None
+    rows = torch.randperm(source.heldout.shape[0], generator=g)[:n]
+    return source.perturb(source.heldout[rows], g), rows
 
 
 def renoise_stream(seed: int, device: str = "cpu") -> torch.Generator:
@@ -145,9 +167,11 @@ def eval_data(source, target, n: int, seed: int) -> EvalData:
 
     With held-out data the sizes shrink to what it holds: a point file's held-out rows are
     halved into a reference and a twin of equal size; an image source gives at most its test
-    split; an image target's twin is at most its training split.
+    split; an image target's twin is at most its training split. When ``source`` is the inputs
+    of the paired task ``target``, ``truth`` holds the clean held-out rows of the inputs drawn.
     """
-    x0 = source_draw(source, n, seed)
+    x0, rows = _source_rows(source, n, seed)
+    paired = rows is not None and source.is_inputs_of(target)
     if target.heldout is None:
         n = x0.shape[0]
         reference = target.sample(n, stream(EVAL_REFERENCE, seed))
@@ -160,8 +184,15 @@ def eval_data(source, target, n: int, seed: int) -> EvalData:
         return EvalData(x0[:n], held[:n], held[n : 2 * n])
     twin = _without_replacement(target.points, x0.shape[0], FLOOR_TWIN, seed)
     n = twin.shape[0]
-    labels = source_labels(source, n, seed)
-    return EvalData(x0[:n], target.heldout[order[:n]], twin, heldout=target.heldout, x0_labels=labels)
+    return EvalData(
+        x0[:n],
+        target.heldout[order[:n]],
+        twin,
+        heldout=target.heldout,
+        x0_labels=source_labels(source, n, seed),
+        truth=target.heldout[rows[:n]] if paired else None,
+        image_shape=target.image_shape,
+    )
 
 
 def feature_metrics(target, inception_weights: str | None = None) -> dict[str, FeatureMetric]:
@@ -231,6 +262,16 @@ def faithfulness(inputs: Tensor, outputs: Tensor) -> float:
     return float((outputs.flatten(1) - inputs.flatten(1)).pow(2).mean(1).sqrt().mean())
 
 
+def truth_scores(outputs: Tensor, truth: Tensor, shape: tuple[int, int, int]) -> dict[str, float]:
+    """PSNR, SSIM (data range 2: images in [-1, 1]) and RMS per-pixel distance of ``outputs (n, *D)``
+    against their ground truth ``truth (n, *D)``, row by row, the images folded to ``shape``."""
+    return {
+        "psnr": psnr(outputs, truth, shape, data_range=2.0),
+        "ssim": ssim(outputs, truth, shape, data_range=2.0),
+        "truth_distance": faithfulness(truth, outputs),
+    }
+
+
 def distill_error(samples: Tensor, teacher: Tensor) -> float:
     """Mean over rows of the squared Euclidean distance between two sample sets ``(n, *D)``
     made from the same source draws (a student's outputs and its teacher's ODE solutions)."""
@@ -263,8 +304,9 @@ def evaluate(
     ``image``: the samples are images in [-1, 1] (clipped and quantised before scoring; with
     ``features`` they also get FID, KID, precision and recall against ``data.heldout``);
     ``translation``: their faithfulness to ``x0``; ``teacher (n, *D)``: the teacher's ODE
-    solutions from the same ``x0``, giving the distillation error. Returns the scores and the raw
-    samples ``(n, *D)`` on the CPU.
+    solutions from the same ``x0``, giving the distillation error; ``data.truth``: the ground truth
+    of a paired task, giving :func:`truth_scores`. Returns the scores and the raw samples
+    ``(n, *D)`` on the CPU.
     """
     model = model.eval()
     x0 = data.x0.to(device)
@@ -274,6 +316,8 @@ def evaluate(
     raw = result.x.float().cpu()
     scored, outside = as_image_values(raw) if image else (raw, None)
     scores = _feature_scores(features, scored, data.heldout, seed) if features else {}
+    if data.truth is not None:
+        scores |= truth_scores(scored, data.truth, data.image_shape)
     return (
         Evaluation(
             n=data.n,

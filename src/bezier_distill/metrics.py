@@ -10,6 +10,9 @@ array-likes); trailing dimensions are flattened, so ``x`` becomes ``(N, F)`` wit
 * :func:`gaussian_frechet`: Frechet distance between fitted Gaussians (FID formula).
 * :func:`precision_recall`: improved precision and recall of feature sets (k-NN balls).
 
+Paired sets (row ``i`` of one set against row ``i`` of its ground truth, images of a known
+shape): :func:`psnr` and :func:`ssim`, the means over images of torchmetrics' per-image scores.
+
 The noise floor (a metric between two independent draws of the data) is computed
 by :func:`bezier_distill.evaluation.noise_floor`.
 """
@@ -28,7 +31,7 @@ from torch import Tensor
 
 from bezier_distill.errors import BadInput
 
-__all__ = ["energy_distance", "gaussian_frechet", "mmd_rbf", "precision_recall", "w2"]
+__all__ = ["energy_distance", "gaussian_frechet", "mmd_rbf", "precision_recall", "psnr", "ssim", "w2"]
 
 # Elements per chunk of a pairwise-distance block (float64): 2**20 * 8 B = 8 MiB. Small
 # blocks keep the memory flat (10k x 10k points need a few tens of MiB beyond the inputs)
@@ -334,3 +337,46 @@ def precision_recall(real: Any, fake: Any, *, k: int = 3) -> tuple[float, float]
     precision = _inside_any_ball(ff, rf, real_radii).double().mean()
     recall = _inside_any_ball(rf, ff, fake_radii).double().mean()
     return float(precision), float(recall)
+
+
+def _images(x: Tensor, truth: Tensor, shape: Sequence[int]) -> tuple[Tensor, Tensor]:
+    """Two paired sets ``(n, prod(shape))`` folded to images ``(n, *shape)`` in float64."""
+    if (
+        x.shape[0] != truth.shape[0]
+        or x[0].numel() != math.prod(shape)
+        or truth[0].numel() != math.prod(shape)
+    ):
+        raise BadInput(
+            f"paired image sets must both have shape (n, {math.prod(shape)}) for images {tuple(shape)}, "
+            f"got {tuple(x.shape)} and {tuple(truth.shape)}"
+        )
+    return x.reshape(-1, *shape).double(), truth.reshape(-1, *shape).double()
+
+
+def psnr(x: Tensor, truth: Tensor, shape: Sequence[int], *, data_range: float = 2.0) -> float:
+    """Mean over images of the peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / MSE_i)``
+    with ``MSE_i`` the mean squared error of image ``i`` of ``x (n, *D)`` against ``truth (n, *D)``,
+    both folded to ``shape`` ``(C, H, W)``; ``data_range`` is the width of the value range (2 for
+    [-1, 1]). ``inf`` when an image equals its ground truth."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    a, b = _images(x, truth, shape)
+    per_image = peak_signal_noise_ratio(a, b, data_range=data_range, dim=(1, 2, 3), reduction="none")
+    return float(per_image.mean())
+
+
+def ssim(x: Tensor, truth: Tensor, shape: Sequence[int], *, data_range: float = 2.0) -> float:
+    """Mean over images of the structural similarity (Wang et al. 2004) of ``x (n, *D)`` against
+    ``truth (n, *D)``, folded to ``shape`` ``(C, H, W)``, with ``data_range`` the width of the value
+    range: torchmetrics' Gaussian window of sigma 1.5 (11 pixels, the image reflect-padded), or for
+    images narrower than 6 pixels the widest whose padding fits, ``sigma = (side - 1.5) / 3.5``.
+    1 for identical images."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    a, b = _images(x, truth, shape)
+    side = min(shape[-2:])
+    sigma = 1.5 if side >= 6 else (side - 1.5) / 3.5
+    per_image = structural_similarity_index_measure(
+        a, b, data_range=data_range, sigma=sigma, reduction="none"
+    )
+    return float(per_image.mean())

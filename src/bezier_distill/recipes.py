@@ -39,14 +39,14 @@ from .config import (
     to_dict,
 )
 from .couplings import (
-    PAIRINGS,
     CouplingDataset,
-    IndependentCoupling,
+    data_coupling,
     end_teacher_entry,
     generate_coupling,
     read_manifest,
 )
-from .data import get_distribution
+from .data import Distribution, get_distribution, get_source
+from .data.tasks import is_task_spec
 from .errors import BadInput
 from .evaluation import (
     DOPRI,
@@ -94,6 +94,8 @@ RESUMABLE_CHANGES = {
     "baselines",
     "allow_changed_teacher",
 }
+# What a 1-RF's provenance records of its data, and every model trained from it passes on.
+ORIGIN_KEYS = ("source", "source_noise", "data", "reference")
 # Flags naming what a command reads: its --out may not be or hold any of them.
 INPUT_FLAGS = ("model", "pairs", "coupling", "teachers", "init", "data", "source", "reference")
 
@@ -150,24 +152,30 @@ def _check_resumable(cfg, old: dict, current: dict, model: nn.Module | None) -> 
 
 
 def _resolved(spec: str | None) -> str | None:
-    """A dataset spec or folder with its path made absolute (options after ``:`` kept)."""
+    """A dataset spec or folder with its path made absolute (options after ``:`` kept; a paired
+    task's dataset resolved after its name)."""
     if spec is None:
         return None
+    if is_task_spec(spec):
+        task, _, dataset = spec.partition(":")
+        return f"{task}:{_resolved(dataset)}"
     name, sep, options = str(spec).partition(":")
     return str(Path(name).resolve()) + sep + options if name and Path(name).exists() else spec
 
 
 def _data_origin(cfg) -> dict:
-    """The provenance of a 1-RF: its source, data and reference, resolved, with file hashes."""
+    """The provenance of a 1-RF: its source, data and reference, resolved, with file hashes. The
+    source of a paired task is the task itself (its inputs), with its ``source_noise`` when > 0."""
     found = {
-        "source": _resolved(cfg.source),
+        "source": _resolved(cfg.data if is_task_spec(cfg.data) else cfg.source),
         "data": _resolved(cfg.data),
         "reference": _resolved(cfg.reference),
     }
     found = {k: v for k, v in found.items() if v is not None}
     files = {k: v.partition(":")[0] for k, v in found.items()}
     hashes = {k: sha256_file(f) for k, f in files.items() if Path(f).is_file()}
-    return found | ({"sha256": hashes} if hashes else {})
+    noise = {"source_noise": float(cfg.source_noise)} if cfg.source_noise else {}
+    return found | noise | ({"sha256": hashes} if hashes else {})
 
 
 def _coupling_origin(coupling: CouplingDataset) -> dict:
@@ -179,7 +187,7 @@ def _coupling_origin(coupling: CouplingDataset) -> dict:
     end = str(Path(coupling.end_teacher).resolve())
     upstream = provenance(end)
     return {
-        **{k: upstream[k] for k in ("source", "data", "reference") if upstream.get(k) is not None},
+        **{k: upstream[k] for k in ORIGIN_KEYS if upstream.get(k) is not None},
         "coupling": str(coupling.folder.resolve()),
         "coupling_digest": coupling.digest,
         "teachers": teachers,
@@ -190,17 +198,16 @@ def _coupling_origin(coupling: CouplingDataset) -> dict:
 def provenance(model_dir: str | Path, _seen: frozenset = frozenset()) -> dict:
     """Where a model comes from, traced through coupling folders to the 1-RF run.
 
-    Returns the ``source``, ``data`` (and ``reference``, when one was given) of the 1-RF run,
-    and for a model trained on a coupling the ``teacher`` folder whose ODE solution it
-    learned (the coupling's end teacher). A model folder that records its provenance (every
-    model this version trains) answers from it, wherever it was copied; an older one from the
-    run config beside it; empty when there is neither.
+    Returns the ``source``, ``data`` (and ``reference``, when one was given, and the
+    ``source_noise`` of a paired task, when not 0) of the 1-RF run, and for a model trained on
+    a coupling the ``teacher`` folder whose ODE solution it learned (the coupling's end teacher).
+    A model folder that records its provenance (every model this version trains) answers from
+    it, wherever it was copied; an older one from the run config beside it; empty when there is
+    neither.
     """
     recorded = model_provenance(model_dir)
     if recorded:
-        return {
-            k: recorded[k] for k in ("source", "data", "reference", "teacher") if recorded.get(k) is not None
-        }
+        return {k: recorded[k] for k in (*ORIGIN_KEYS, "teacher") if recorded.get(k) is not None}
     run_dir = resolve_model_dir(model_dir).parent
     config_path = run_dir / "config.json"
     if not config_path.is_file():
@@ -320,9 +327,10 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
             model, inputs = _start_model(pairs, cfg.init, cfg.allow_changed_teacher)
     else:
         target = get_distribution(cfg.data, data_dir=cfg.data_dir, reference=cfg.reference)
-        source = get_distribution(cfg.source, dim=target.dim, data_dir=cfg.data_dir)
-        coupling = PAIRINGS[cfg.pairing](source, target)
-        drawn, shape = coupling, (coupling.target.dim,)
+        source_spec = cfg.data if target.paired is not None else cfg.source
+        source = get_source(source_spec, dim=target.dim, data_dir=cfg.data_dir, noise=cfg.source_noise)
+        coupling = data_coupling(source, target, cfg.pairing)
+        drawn, shape = coupling, (target.dim,)
         purpose = "train/1-RF"
         if cfg.fresh_model():
             model = _fresh_model(cfg, shape[0], target.image_shape, target.name)
@@ -378,16 +386,31 @@ def _teacher_of(pairs: CouplingDataset, student: nn.Module, cfg: DistillConfig) 
     return from_pretrained(pairs.checked_teacher(allow_changed=cfg.allow_changed_teacher), device=cfg.device)
 
 
-def _noise_and_data(origin: dict, cfg: DistillConfig) -> IndependentCoupling:
-    """Fresh source and training-data draws of the chain that ``origin`` describes."""
+def _noise_and_data(origin: dict, cfg: DistillConfig):
+    """Fresh source and training-data draws of the chain that ``origin`` describes (its 1-RF's
+    coupling: independent draws, or the given pairs of a paired task)."""
     if origin.get("data") is None:
         raise BadInput(
             f"consistency distillation needs the teacher's training data, but the provenance of "
             f"{cfg.pairs} records none"
         )
     target = get_distribution(origin["data"], data_dir=cfg.data_dir, reference=origin.get("reference"))
-    source = get_distribution(origin.get("source", "gaussian"), dim=target.dim, data_dir=cfg.data_dir)
-    return IndependentCoupling(source, target)
+    return data_coupling(_chain_source(None, origin, dim=target.dim, data_dir=cfg.data_dir), target)
+
+
+def _chain_source(flag: str | None, found: dict, *, dim: int, data_dir: str | None) -> Distribution:
+    """The source a command draws from: ``--source`` (``flag``), else the one the model's chain
+    recorded (``found``, its :func:`provenance`) with its source noise. A chain on a paired task
+    keeps the task's inputs: another ``--source`` is refused."""
+    recorded = found.get("source", "gaussian")
+    if flag is not None and flag != recorded:
+        if is_task_spec(recorded):
+            raise BadInput(
+                f"--source {flag}: the model learned the paired task {recorded}, whose source is its "
+                "inputs: leave --source out"
+            )
+        return get_source(flag, dim=dim, data_dir=data_dir)
+    return get_source(recorded, dim=dim, data_dir=data_dir, noise=found.get("source_noise", 0.0))
 
 
 def _make_coupling(cfg, ensemble: TeacherEnsemble, model_dir: str, progress: bool) -> dict:
@@ -395,8 +418,7 @@ def _make_coupling(cfg, ensemble: TeacherEnsemble, model_dir: str, progress: boo
     ``--anchor data`` from draws of the end teacher's training data (``model_dir``'s provenance)."""
     dim = ensemble.data_shape[0]
     found = provenance(model_dir)
-    source_spec = cfg.source or found.get("source", "gaussian")
-    source = get_distribution(source_spec, dim=dim, data_dir=cfg.data_dir)
+    source = _chain_source(cfg.source, found, dim=dim, data_dir=cfg.data_dir)
     _check_shape(ensemble.teachers[0].model, (source.dim,), f"source {source.name!r}")
     identity = {
         "source": source.name,
@@ -459,14 +481,14 @@ def run_bezier(cfg: BezierConfig, *, progress: bool = True) -> nn.Module:
 
 
 def _sources(cfg, model_dir: str) -> dict:
-    """Source, data and reference of a model's evaluation: the flags, else its provenance."""
+    """Data and reference of a model's evaluation (the flags, else its provenance), its teacher,
+    and its provenance (``found``, which :func:`_chain_source` reads the source from)."""
     found = provenance(model_dir)
-    source = cfg.source or found.get("source", "gaussian")
     data = getattr(cfg, "data", None)
     reference = getattr(cfg, "reference", None)
     if data is None:
         data, reference = found.get("data"), reference or found.get("reference")
-    return {"source": source, "data": data, "reference": reference, "teacher": found.get("teacher")}
+    return {"found": found, "data": data, "reference": reference, "teacher": found.get("teacher")}
 
 
 def _check_renoise(spec: SolverSpec, source: str) -> None:
@@ -481,9 +503,7 @@ def _check_renoise(spec: SolverSpec, source: str) -> None:
 def run_sample(cfg: SampleConfig) -> dict:
     """Write ``cfg.n`` samples to ``cfg.out`` (.npy) with a .json of their provenance."""
     model = from_pretrained(cfg.model, device=cfg.device)
-    source = get_distribution(
-        _sources(cfg, cfg.model)["source"], dim=model.data_shape[0], data_dir=cfg.data_dir
-    )
+    source = _chain_source(cfg.source, provenance(cfg.model), dim=model.data_shape[0], data_dir=cfg.data_dir)
     _check_shape(model, (source.dim,), f"source {source.name!r}")
     out = check_out_file(cfg.out, ".npy", overwrite=cfg.overwrite, sidecars=(".json", ".png"))
     _check_renoise(cfg.solver_spec(), source.name)
@@ -536,7 +556,7 @@ def run_evaluate(cfg: EvaluateConfig) -> dict:
     if names["data"] is None:
         raise BadInput(f"--data is required: {cfg.model} records no training data")
     target = get_distribution(names["data"], data_dir=cfg.data_dir, reference=names["reference"])
-    source = get_distribution(names["source"], dim=target.dim, data_dir=cfg.data_dir)
+    source = _chain_source(cfg.source, names["found"], dim=target.dim, data_dir=cfg.data_dir)
     features = feature_metrics(target, cfg.inception_weights)
     _check_shape(model, (target.dim,), f"dataset {target.name!r}")
     _check_renoise(cfg.solver_spec(), source.name)
@@ -572,8 +592,9 @@ def run_evaluate(cfg: EvaluateConfig) -> dict:
     if out is not None:
         write_out_file(out, json_bytes(report))
         if target.image_shape is not None:
-            title = f"{cfg.solver_spec().describe()} (NFE {scores.nfe})"
-            _image_figure(target.image_shape, source, data.x0, {title: samples}, out.with_suffix(".png"))
+            panels = {f"{cfg.solver_spec().describe()} (NFE {scores.nfe})": samples}
+            panels |= {"ground truth": data.truth} if data.truth is not None else {}
+            _image_figure(target.image_shape, source, data.x0, panels, out.with_suffix(".png"))
     return report
 
 

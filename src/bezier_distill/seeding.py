@@ -18,6 +18,7 @@ stage or coupling, e.g. ``train/k-RF@<digest>``):
 ``eval reference``        the reference draw of the data a sample set is scored against
 ``noise-floor twin``      the second, independent data draw of the noise floor
 ``held-out split``        the fixed split of a point file into training and held-out rows
+``task noise``            the fixed noise of the ``denoise`` task's inputs, keyed by split
 ``mixture means``         the fixed means of the built-in high-dimensional Gaussian mixtures
 ``teacher b``             the seed of the second 1-RF teacher of a comparison
 ``classifier init``       weight initialisation of a feature classifier

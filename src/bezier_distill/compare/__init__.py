@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ..config import CompareConfig
 from ..data import get_distribution
+from ..data.tasks import is_task_spec
 from ..errors import BadInput
 from ..evaluation import feature_metrics
 from ..recipes import start_run
@@ -57,6 +58,11 @@ QUICK = {
 def _check_data(cfg: CompareConfig, datasets: list[str]) -> tuple[bool, bool]:
     """Load every dataset before anything trains; return (images, translation)."""
     targets = {d: get_distribution(d, data_dir=cfg.data_dir) for d in datasets}
+    if is_task_spec(cfg.source) or any(t.paired is not None for t in targets.values()):
+        raise BadInput(
+            "compare does not run paired tasks (superres:, inpaint:, denoise:): run their chain command "
+            "by command (train --data TASK:DATASET, reflow, distill, evaluate)"
+        )
     kinds = {t.image_shape is None for t in targets.values()}
     if len(kinds) > 1:
         raise BadInput("--datasets mixes image and point datasets: compare them in separate runs")

@@ -8,6 +8,10 @@ path to a ``.npy``/``.csv`` point file) into a :class:`Distribution`, whose
 Image datasets (:mod:`bezier_distill.data.images`) are distributions too: their samples are
 flattened to ``(n, C*H*W)`` so every coupling, objective and solver works on them unchanged;
 ``image_shape`` says how to fold them back.
+
+Paired tasks (:mod:`bezier_distill.data.tasks`, ``superres:digits`` ...) are image datasets
+whose rows come with aligned degraded versions, ``paired``: the task's inputs, which
+:func:`get_source` gives as the source of a flow.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from torch import Tensor
 from bezier_distill.data.images import IMAGE_DATASETS, is_image_spec, load_images
 from bezier_distill.data.mixtures import MIXTURES, mixture_sampler
 from bezier_distill.data.points import POINT_EXTENSIONS, load_points
+from bezier_distill.data.tasks import TASKS, is_task_spec, load_task
 from bezier_distill.data.toy2d import GENERATORS
 from bezier_distill.errors import BadInput
 from bezier_distill.seeding import stream
@@ -33,9 +38,11 @@ __all__ = [
     "DATASETS",
     "GENERATORS",
     "IMAGE_DATASETS",
+    "TASKS",
     "Distribution",
     "check_num_samples",
     "get_distribution",
+    "get_source",
     "load_points",
 ]
 
@@ -68,6 +75,10 @@ class Distribution:
         classifier: the built-in dataset whose shipped classifier gives its feature FID.
         labels, heldout_labels: the class of each row of ``points`` and ``heldout`` (``-1``
             unknown) for labelled image datasets, else ``None``.
+        paired: for a paired task, its inputs: a distribution whose ``points`` and ``heldout``
+            rows degrade the rows of the same index of this one's (``None`` otherwise).
+        noise: the standard deviation of Gaussian noise added to every draw, for training
+            (:meth:`sample`) and evaluation (:meth:`perturb`) alike; 0 by default.
     """
 
     name: str
@@ -79,6 +90,8 @@ class Distribution:
     classifier: str | None = None
     labels: Tensor | None = field(default=None, repr=False, compare=False)
     heldout_labels: Tensor | None = field(default=None, repr=False, compare=False)
+    paired: Distribution | None = field(default=None, repr=False, compare=False)
+    noise: float = 0.0
 
     @property
     def test(self) -> Tensor | None:  # the name image code uses for the held-out split
@@ -94,7 +107,28 @@ class Distribution:
         n = check_num_samples(n)
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-        return self.sampler(n, generator)
+        return self.perturb(self.sampler(n, generator), generator)
+
+    def is_inputs_of(self, target: Distribution) -> bool:
+        """Whether this distribution is the inputs of the paired task ``target`` (its training and
+        held-out rows are ``target.paired``'s, whatever its noise)."""
+        inputs = target.paired
+        return (
+            inputs is not None
+            and self.points is not None
+            and self.heldout is not None
+            and self.points.shape == inputs.points.shape
+            and self.heldout.shape == inputs.heldout.shape
+            and torch.equal(self.points, inputs.points)
+            and torch.equal(self.heldout, inputs.heldout)
+        )
+
+    def perturb(self, rows: Tensor, generator: torch.Generator) -> Tensor:
+        """``rows (n, dim)`` plus this distribution's Gaussian ``noise`` drawn from ``generator``
+        (unchanged, and nothing drawn, when ``noise`` is 0)."""
+        if not self.noise:
+            return rows
+        return rows + self.noise * torch.randn(rows.shape, generator=generator, dtype=rows.dtype)
 
     @classmethod
     def from_points(cls, points: Tensor, name: str, *, heldout: Tensor | None = None) -> Distribution:
@@ -156,7 +190,9 @@ def get_distribution(
     ``dim`` given is the standard normal of that dimension (the default source for
     data of any dimension). Image datasets (``digits``, ``mnist``, ``fashion``, an image
     folder or an image ``.npy``, with ``:size=``/``:class=`` options) are read by
-    :func:`~bezier_distill.data.images.load_images`, Fashion-MNIST from ``data_dir``.
+    :func:`~bezier_distill.data.images.load_images`, Fashion-MNIST from ``data_dir``. A paired
+    task ``TASK:DATASET[:options]`` (:mod:`~bezier_distill.data.tasks`) gives its clean images,
+    with its inputs as ``paired``.
 
     Held-out data: an image dataset holds out its test split; a point file holds out a fixed
     fifth of its rows (:func:`split_heldout`), unless ``reference`` names a point file of
@@ -177,17 +213,22 @@ def get_distribution(
     if not isinstance(spec, (str, os.PathLike)):
         raise BadInput(f"dataset must be a name or a file path, got {spec!r}")
     text = os.fspath(spec)
+    if is_task_spec(text):
+        images, inputs, heldout_inputs = load_task(text, data_dir)
+        return dataclasses.replace(
+            _image_distribution(images.train, images.test, text, images.shape, images.classifier),
+            paired=_image_distribution(inputs, heldout_inputs, f"{text} inputs", images.shape, None),
+        )
     if is_image_spec(text):
         images = load_images(text, data_dir)
-        return dataclasses.replace(
-            Distribution.from_points(images.train.flatten(1), name=text, heldout=images.test.flatten(1)),
-            image_shape=images.shape,
-            classifier=images.classifier,
-            **(
-                {"labels": images.train_labels, "heldout_labels": images.test_labels}
-                if bool((images.train_labels >= 0).any())
-                else {}
-            ),
+        return _image_distribution(
+            images.train,
+            images.test,
+            text,
+            images.shape,
+            images.classifier,
+            images.train_labels,
+            images.test_labels,
         )
     if _is_point_file(text):
         points = load_points(text)
@@ -197,7 +238,57 @@ def get_distribution(
         return Distribution.from_points(train, name=text, heldout=heldout)
     raise BadInput(
         f"unknown dataset '{text}': choose one of {', '.join(DATASETS + list(IMAGE_DATASETS))}, "
-        "an image folder, or a .npy/.csv point file"
+        f"a paired task ({', '.join(f'{t}:DATASET' for t in TASKS)}), an image folder, or a .npy/.csv "
+        "point file"
+    )
+
+
+def get_source(
+    spec: str | os.PathLike[str],
+    *,
+    dim: int | None = None,
+    data_dir: str | None = None,
+    noise: float = 0.0,
+) -> Distribution:
+    """The source distribution (pi0) named by ``spec``: a paired task's spec names the task's inputs
+    (its degraded images, ``get_distribution(spec).paired``); any other spec is read by
+    :func:`get_distribution`. ``noise`` (paired tasks only) is the standard deviation of Gaussian
+    noise added to every draw of the inputs (named ``<task> inputs + noise <noise>``).
+
+    Raises:
+        BadInput: what :func:`get_distribution` refuses, a negative noise, or noise on a source
+            that is not a paired task.
+    """
+    if not (isinstance(noise, int | float) and not isinstance(noise, bool) and 0 <= noise < float("inf")):
+        raise BadInput(f"source noise must be a non-negative number, got {noise!r}")
+    if is_task_spec(spec):
+        inputs = get_distribution(spec, data_dir=data_dir).paired
+        if not noise:
+            return inputs
+        return dataclasses.replace(inputs, name=f"{inputs.name} + noise {noise:g}", noise=float(noise))
+    if noise:
+        raise BadInput(f"source noise is for the inputs of a paired task, but the source {spec!r} is not one")
+    return get_distribution(spec, dim=dim, data_dir=data_dir)
+
+
+def _image_distribution(
+    train: Tensor,
+    test: Tensor,
+    name: str,
+    shape: tuple[int, int, int],
+    classifier: str | None,
+    train_labels: Tensor | None = None,
+    test_labels: Tensor | None = None,
+) -> Distribution:
+    """Images ``(N, C, H, W)`` (training) and ``(M, C, H, W)`` (held out) as flat rows, with their
+    labels where any is known."""
+    labelled = train_labels is not None and bool((train_labels >= 0).any())
+    return dataclasses.replace(
+        Distribution.from_points(train.flatten(1), name=name, heldout=test.flatten(1)),
+        image_shape=shape,
+        classifier=classifier,
+        labels=train_labels if labelled else None,
+        heldout_labels=test_labels if labelled else None,
     )
 
 
@@ -205,6 +296,7 @@ def _is_point_file(spec: str | os.PathLike[str]) -> bool:
     text = os.fspath(spec)
     return (
         text not in GENERATORS
+        and not is_task_spec(text)
         and not is_image_spec(text)
         and (text.lower().endswith(POINT_EXTENSIONS) or Path(text).is_file())
     )

@@ -1,0 +1,62 @@
+"""A paired task end to end: super-resolution of digits, 1-RF -> pairs -> distill, guide -> Bezier."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from bezier_distill.cli import main
+
+pytestmark = pytest.mark.slow
+
+UNET = ["--channels", "16,32", "--batch-size", "128"]
+ONE_STEP = ["--solver", "euler", "--solver-steps", "1"]
+
+
+def _scores(tmp_path, model: str, solver: list[str]) -> dict:
+    out = tmp_path / f"eval_{model}_{solver[1]}.json"
+    assert main(["evaluate", "--model", str(tmp_path / model), "--n", "400", "--out", str(out), *solver]) == 0
+    return json.loads(out.read_text())["scores"]
+
+
+def test_superres_digits_distilled_student_beats_one_euler_step_of_the_1rf_in_psnr(tmp_path):
+    d = str(tmp_path)
+    assert main(["train", "--data", "superres:digits", "--steps", "600", *UNET, "--out", f"{d}/rf1"]) == 0
+    pairs = ["--n-pairs", "2000", "--shard-size", "1000"]
+    assert (
+        main(
+            [
+                "reflow",
+                "--model",
+                f"{d}/rf1",
+                "--solver",
+                "rk4",
+                "--solver-steps",
+                "10",
+                *pairs,
+                "--out",
+                f"{d}/pairs",
+            ]
+        )
+        == 0
+    )
+    short = ["--steps", "400", "--batch-size", "128"]
+    assert main(["distill", "--pairs", f"{d}/pairs", *short, "--out", f"{d}/d1"]) == 0
+    guide = ["--teacher-solvers", "rk4:10", "--degree", "2", *pairs]
+    assert main(["guide", "--teachers", f"{d}/rf1", *guide, "--out", f"{d}/guided"]) == 0
+    assert (
+        main(["bezier", "--coupling", f"{d}/guided", *short, "--objective", "end", "--out", f"{d}/bez"]) == 0
+    )
+
+    scores = {m: _scores(tmp_path, m, ONE_STEP) for m in ("rf1", "d1", "bez")}
+    print({m: (round(s["psnr"], 2), round(s["ssim"], 4), round(s["fid"], 2)) for m, s in scores.items()})
+    # every input of the held-out split is scored against its own clean image
+    assert all(s["n"] == 355 for s in scores.values())
+    # measured: PSNR 18.99 (1-RF, one Euler step), 19.72 (distilled), 19.49 (Bezier). A perfectly
+    # trained 1-RF's Euler step would be the posterior mean, the PSNR optimum (METHOD.md section 8);
+    # at this budget it is not, and the student learned the sharper ODE end.
+    assert scores["d1"]["psnr"] > scores["rf1"]["psnr"]
+    assert scores["d1"]["fid"] < scores["rf1"]["fid"]
+    assert math.isfinite(scores["bez"]["psnr"]) and 0 < scores["bez"]["ssim"] < 1
