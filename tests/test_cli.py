@@ -401,6 +401,10 @@ BAD = [
     (["compare", "--objectives", "arc"], "--objectives must list"),
     (["compare", "--degrees", "1"], "--degrees must be comma-separated integers >= 2"),
     (["compare", "--rectifications", "5"], "--rectifications must be 2, 3 or 4"),
+    (
+        ["compare", "--rectifications", "2", "--equal-compute", "3"],
+        "--equal-compute must list rectification counts",
+    ),
     (["compare", "--datasets", "digits,moons"], "mixes image and point datasets"),
     (
         ["compare", "--teacher-solver", "rk4:x"],
@@ -587,7 +591,8 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
     argv += ["--n-eval", "100", "--hidden", "16", "--layers", "1", "--teacher-solver", "euler:10"]
     argv += ["--rectifications", "4", "--degrees", "2", "--baselines", "CD", "--student-hidden", "8"]
     argv += ["--teacher-sets", "1-RF,1-RF endpoint,1-RF control,1-RF guides+2-RF end,1-RF data-anchored"]
-    argv += ["--objectives", "end,chord,end/grid,end/mixed@0.2", "--equal-compute", "--out", out]
+    argv += ["--objectives", "end,chord,end/grid,end/mixed@0.2", "--equal-compute", "2,4"]
+    argv += ["--out", out]
     assert run(capsys, *argv)[0] == 0
     with (out / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
@@ -620,7 +625,8 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
     # the frontier: the primary recipes trained longer, each to a k-RF + distill's compute
     evals = {(r["method"], r["nfe_budget"]): float(r["compute_evals"]) for r in rows}
     batch = 256  # one more training step adds TRAIN_COST x batch forward passes
-    for k in (2, 3, 4):
+    assert not any("3-RF compute" in method for method, _ in evals)  # only the k asked for
+    for k in (2, 4):
         for budget, recipe in (("1", "Bezier n=2 [1-RF] end"), ("2", "Bezier n=2 [1-RF] chord")):
             twin = evals[(f"{recipe} @ {k}-RF compute", budget)]
             assert 0 <= twin - evals[(f"{k}-RF + distill", budget)] < 3 * batch

@@ -601,10 +601,10 @@ class CompareConfig(RunFlags, Common):
     margin: float = opt(
         0.05, "equivalence margin as a fraction of the mean noise floor, fixed before the run"
     )
-    equal_compute: bool = opt(
-        False,
-        "the frontier: also train the primary Bezier recipes longer, to the compute of each k-RF + "
-        "distill with more rectifications than their teachers, and decide claim 1 at equal compute",
+    equal_compute: str = opt(
+        "",
+        "the frontier: comma-separated k in 2..--rectifications; the primary Bezier recipes are also "
+        "trained longer, to the compute of each k-RF + distill, and claim 1 is decided there",
     )
     quick: bool = opt(False, "a small run for tests (2 datasets, 2 seeds, tiny budgets); sizes ignored")
 
@@ -648,6 +648,15 @@ class CompareConfig(RunFlags, Common):
             raise BadInput(f"--margin must be a positive number, got {self.margin!r}")
         for name in ("primary_one_step", "primary_two_step"):
             self._check_bezier_recipe(name)
+        try:
+            ks = self.equal_compute_list()
+        except ValueError:
+            ks = [0]
+        if any(not 2 <= k <= self.rectifications for k in ks):
+            raise BadInput(
+                f"--equal-compute must list rectification counts k in 2..{self.rectifications} "
+                f"(--rectifications), e.g. 2 or 2,3, got {self.equal_compute!r}"
+            )
         if self.teacher_set_of(self.primary_one_step) not in ("1-RF", "1-RF x2"):
             raise BadInput(
                 f"--primary-one-step {self.primary_one_step!r} decides claim 1 (fewer rectifications): "
@@ -684,6 +693,9 @@ class CompareConfig(RunFlags, Common):
     def teacher_solver_spec(self) -> SolverSpec:
         """The teachers' solver (``rk4:50``, ``dopri5``, ...); BadInput when it cannot be read."""
         return parse_solvers(self.teacher_solver, 1, flag="--teacher-solver")[0]
+
+    def equal_compute_list(self) -> list[int]:
+        return [int(k) for k in _items(self.equal_compute)]
 
     def degree_list(self) -> list[int]:
         return [int(d) for d in _items(self.degrees)]

@@ -83,7 +83,8 @@ from .teachers import DataAnchored, Teacher, TeacherEnsemble, parse_guides, pars
 from .training import check_batch_fits, check_checkpoint, train
 
 # Keys that may change when a run is resumed (more steps, another device; a compare may add
-# seeds or datasets: every (dataset, seed) chain has its own folder and is reused as it is).
+# seeds, datasets, baselines or equal-compute twins: every (dataset, seed) chain has its own
+# folder and every model of it its own, reused as it is).
 RESUMABLE_CHANGES = {
     "steps",
     "device",
@@ -92,6 +93,7 @@ RESUMABLE_CHANGES = {
     "seeds",
     "datasets",
     "baselines",
+    "equal_compute",
     "allow_changed_teacher",
 }
 # What a 1-RF's provenance records of its data, and every model trained from it passes on.

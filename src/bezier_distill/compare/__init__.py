@@ -182,9 +182,9 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
         "(three per training sample, one per teacher evaluation, everything upstream included): the "
         "k-RF + distill students over k, and"
         + (
-            " the primary Bezier recipes trained longer, to the compute of each k-RF + distill with "
-            'more rectifications than their teachers (the claims "Equal compute" above); '
-            if cfg.equal_compute
+            " the primary Bezier recipes trained longer, to the compute of the k-RF + distill of each k "
+            'of `--equal-compute` (the claims "Equal compute" above); '
+            if cfg.equal_compute_list()
             else " (without `--equal-compute`, no Bezier student is trained longer); "
         )
         + "every other few-step model is a point. A Bezier student from fewer rectifications wins at "

@@ -8,8 +8,8 @@ For each dataset and seed one chain of ordinary recipe runs lives under
 * k-RF + distill for k = 1 .. rectifications: a one-step (grid {0}) and a two-step (grid
   {0, 1/2}) student on the k-RF's own pairs;
 * Bezier Distillation for every degree, teacher set and objective of the configuration, and
-  with ``--equal-compute`` the primary recipes' twins trained for more steps, each to the compute
-  of a k-RF + distill student with more rectifications than its teachers (the frontier; compute
+  with ``--equal-compute K,...`` the primary recipes' twins trained for more steps, each to the
+  compute of the k-RF + distill student for each listed k above its teachers' rank (the frontier; compute
   counts forward passes: three per training sample plus every teacher evaluation upstream);
 * the field's few-step baselines of the configuration (``--baselines``), each spending the
   training samples of a 1-RF + distill chain (two runs of ``steps x batch_size``): 2-RF++
@@ -305,7 +305,7 @@ def build_chain(
                 )
                 models.append(base)
                 budgets = equal_compute_samplers(cfg, method)
-                for k in range(ts.rectifications + 1, last + 1) if budgets else ():
+                for k in [k for k in cfg.equal_compute_list() if k > ts.rectifications] if budgets else ():
                     # the compute of the k-RF + distill student, made up by more training steps
                     target = next(m for m in models if m.method == f"{k}-RF + distill").compute
                     extra_steps = math.ceil((target - base.compute) / (TRAIN_COST * sizes["batch_size"]))
@@ -344,7 +344,7 @@ def build_chain(
 def equal_compute_samplers(cfg: CompareConfig, method: str) -> tuple[Sampler, ...]:
     """How the equal-compute twins of a Bezier student are sampled: one step for the primary
     one-step recipe, two for the primary two-step one; none without ``--equal-compute``."""
-    if not cfg.equal_compute:
+    if not cfg.equal_compute_list():
         return ()
     chosen = ((cfg.primary_one_step, ONE_STEP), (cfg.primary_two_step, TWO_STEPS))
     return tuple(sampler for recipe, sampler in chosen if recipe == method)

@@ -117,8 +117,7 @@ def claims_of(cfg: CompareConfig) -> list[Claim]:
                 equal_compute_method(recipe, k),
                 f"{k}-RF + distill",
             )
-            for k in range(2, cfg.rectifications + 1)
-            if cfg.equal_compute
+            for k in cfg.equal_compute_list()
             for budget, recipe in (("1", cfg.primary_one_step), ("2", cfg.primary_two_step))
         ],
         Claim(
