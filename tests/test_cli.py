@@ -443,7 +443,15 @@ BAD = [
     (["train", "--data", "superres:digits", "--pairing", "ot"], "--pairing is ignored with the paired task"),
     (["train", "--source-noise", "0.1"], "--source-noise is ignored unless --data is a paired task"),
     (["train", "--data", "denoise:digits", "--source-noise", "-1"], "--source-noise must be a non-negative"),
-    (["compare", "--datasets", "superres:digits"], "compare does not run paired tasks"),
+    (["compare", "--datasets", "superres:digits,digits"], "mixes paired tasks and plain datasets"),
+    (
+        ["compare", "--datasets", "superres:digits", "--baselines", "OT-CFM"],
+        "a paired task's pairs are given",
+    ),
+    (
+        ["compare", "--datasets", "digits", "--source", "superres:digits"],
+        "is a paired task: name it in --datasets",
+    ),
     (["classifier", "--dataset", "cifar"], "unknown dataset 'cifar'"),
     (["classifier", "--dataset", "digits"], "already exists"),
 ]

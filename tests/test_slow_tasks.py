@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 
@@ -60,3 +61,23 @@ def test_superres_digits_distilled_student_beats_one_euler_step_of_the_1rf_in_ps
     assert scores["d1"]["psnr"] > scores["rf1"]["psnr"]
     assert scores["d1"]["fid"] < scores["rf1"]["fid"]
     assert math.isfinite(scores["bez"]["psnr"]) and 0 < scores["bez"]["ssim"] < 1
+
+
+def test_compare_on_paired_tasks_scores_every_output_against_its_truth(tmp_path):
+    out = tmp_path / "cmp"
+    argv = ["compare", "--datasets", "superres:digits,inpaint:digits", "--seeds", "0,1", "--steps", "30"]
+    argv += ["--batch-size", "32", "--channels", "8", "--n-pairs", "200", "--n-eval", "100"]
+    argv += ["--teacher-solver", "rk4:5", "--rectifications", "2", "--degrees", "2", "--baselines", "CD"]
+    argv += ["--teacher-sets", "1-RF", "--objectives", "end,chord", "--out", str(out)]
+    assert main(argv) == 0
+    with (out / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {r["dataset"] for r in rows} == {"superres:digits", "inpaint:digits"}
+    assert all(float(r["psnr"]) > 0 and 0 < float(r["ssim"]) <= 1 for r in rows)
+    assert all(float(r["truth_distance"]) > 0 for r in rows)
+    report = (out / "report.md").read_text()
+    assert "| PSNR (dB) | SSIM | to truth |" in report and "distance to truth ±" in report
+    assert "Each dataset is a paired task" in report
+    claims = json.loads((out / "claims.json").read_text())["claims"]
+    claim2 = next(c for c in claims if c["title"].startswith("Claim 2 at 1 NFE"))
+    assert set(claim2["results"][0]["metrics"]) == {"feature FID (a)", "feature FID (b)", "distance to truth"}

@@ -55,25 +55,39 @@ QUICK = {
 }
 
 
-def _check_data(cfg: CompareConfig, datasets: list[str]) -> tuple[bool, bool]:
-    """Load every dataset before anything trains; return (images, translation)."""
-    targets = {d: get_distribution(d, data_dir=cfg.data_dir) for d in datasets}
-    if is_task_spec(cfg.source) or any(t.paired is not None for t in targets.values()):
+def _check_data(cfg: CompareConfig, datasets: list[str]) -> tuple[bool, bool, bool]:
+    """Load every dataset before anything trains; return (images, translation, paired)."""
+    if is_task_spec(cfg.source):
         raise BadInput(
-            "compare does not run paired tasks (superres:, inpaint:, denoise:): run their chain command "
-            "by command (train --data TASK:DATASET, reflow, distill, evaluate)"
+            f"--source {cfg.source} is a paired task: name it in --datasets (its inputs are the source)"
         )
+    targets = {d: get_distribution(d, data_dir=cfg.data_dir) for d in datasets}
     kinds = {t.image_shape is None for t in targets.values()}
     if len(kinds) > 1:
         raise BadInput("--datasets mixes image and point datasets: compare them in separate runs")
+    tasks = {t.paired is not None for t in targets.values()}
+    if len(tasks) > 1:
+        raise BadInput("--datasets mixes paired tasks and plain datasets: compare them in separate runs")
+    paired = tasks == {True}
+    if paired and cfg.source != "gaussian":
+        raise BadInput("--source is ignored with paired tasks (their inputs are the source): leave it out")
+    if paired and "1-RF data-anchored" in cfg.teacher_set_list():
+        raise BadInput(
+            "--teacher-sets '1-RF data-anchored' starts rows from clean data, not from a paired task's "
+            "inputs: leave it out"
+        )
+    if paired and "OT-CFM" in cfg.baseline_list():
+        raise BadInput(
+            "--baselines OT-CFM re-pairs the data, but a paired task's pairs are given: leave it out"
+        )
     first = next(iter(targets.values()))
-    source = get_distribution(cfg.source, dim=first.dim, data_dir=cfg.data_dir)
+    source = first.paired if paired else get_distribution(cfg.source, dim=first.dim, data_dir=cfg.data_dir)
     images = first.image_shape is not None
     if images and any(len(feature_metrics(t)) < 2 for t in targets.values()):
         raise BadInput(
             "compare on images needs a built-in image dataset: its two shipped classifiers give the FIDs"
         )
-    return images, source.image_shape is not None
+    return images, source.image_shape is not None, paired
 
 
 def _floors(chain_floors: list[dict], images: bool) -> dict:
@@ -88,7 +102,7 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
     sizes = QUICK if cfg.quick else {k: getattr(cfg, k) for k in QUICK}
     datasets = [d.strip() for d in sizes["datasets"].split(",") if d.strip()]
     seeds = [int(s) for s in sizes["seeds"].split(",")]
-    images, translation = _check_data(cfg, datasets)
+    images, translation, paired = _check_data(cfg, datasets)
     label = "feature FID (a)" if images else "W2"
     resume = start_run(cfg)
     out = Path(cfg.out)
@@ -107,7 +121,7 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
                 "input": chain["x0"] if translation else None,
             }
     floors = {d: _floors(chain_floors[d], images) for d in datasets}
-    metrics = decision_metrics(images)
+    metrics = decision_metrics(images, paired)
     margins = {(d, m.key): cfg.margin * floors[d][m.key].mean for d in datasets for m in metrics}
 
     buf = io.StringIO()
@@ -137,7 +151,7 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
         f"{sizes['n_pairs']} pairs or guided rows per coupling from teachers at {cfg.teacher_solver}; "
         f"{rows[0]['n']} evaluation samples; device {cfg.device}).",
         "",
-        _protocol(cfg, images, translation, label),
+        _protocol(cfg, images, translation, label, paired),
         "",
         "Equivalence margins (fixed by the configuration before the run as "
         f"{cfg.margin:g} x the mean noise floor): "
@@ -194,7 +208,7 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
         "",
     ]
     for d in datasets:
-        report += [f"## {d}", "", table(rows, d, floors[d], images, translation), ""]
+        report += [f"## {d}", "", table(rows, d, floors[d], images, translation, paired), ""]
         report += [f"![samples](samples_{slug(d)}.png)", ""]
     report += ["## Plots", ""] + [
         f"![{f}]({f})"
@@ -219,7 +233,7 @@ def _architecture(cfg: CompareConfig, sizes: dict, images: bool) -> str:
     return f"MLP {sizes['layers']} x {sizes['hidden']}"
 
 
-def _protocol(cfg: CompareConfig, images: bool, translation: bool, label: str) -> str:
+def _protocol(cfg: CompareConfig, images: bool, translation: bool, label: str, paired: bool) -> str:
     text = (
         "Scores are mean ± standard deviation over seeds. Every model of a seed samples from the same "
         "held-out source draws (never a training or coupling input) and is scored against the same "
@@ -235,7 +249,15 @@ def _protocol(cfg: CompareConfig, images: bool, translation: bool, label: str) -
             "al. 2019, k = 3) are in network a's space; W2 is the exact W2 in pixel space against a "
             "test-split draw. "
         )
-        if translation:
+        if paired:
+            text += (
+                "Each dataset is a paired task: its inputs (degraded test images) are the source and "
+                "their clean images the ground truth; PSNR (dB), SSIM and the distance to the truth (RMS "
+                "per pixel) score each output against the truth of its input, and a claim also needs the "
+                "distance to the truth to agree with both FIDs (the noise-floor row's truth columns score "
+                "the inputs themselves, and 5 % of their distance is that metric's margin). "
+            )
+        elif translation:
             text += (
                 f"The source is the image dataset {cfg.source} (translation, inputs from its test split); "
                 "faithfulness is the RMS per-pixel distance between each input and its output, class kept "

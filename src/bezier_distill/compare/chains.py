@@ -33,8 +33,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import BezierConfig, CompareConfig, DistillConfig, GuideConfig, ReflowConfig, TrainConfig
-from ..data import get_distribution
-from ..evaluation import DOPRI, eval_data, evaluate, feature_metrics, noise_floor, solver_error
+from ..data import get_distribution, get_source
+from ..evaluation import (
+    DOPRI,
+    eval_data,
+    evaluate,
+    feature_metrics,
+    noise_floor,
+    solver_error,
+    truth_scores,
+)
 from ..models import from_pretrained
 from ..recipes import run_bezier, run_distill, run_guide, run_reflow, run_train
 from ..seeding import stream_seed
@@ -488,11 +496,14 @@ def evaluate_chain(models: list[Model], dataset: str, seed: int, n_eval: int, cf
     else the W2), the noise floor of this seed, and samples for the figures.
     """
     target = get_distribution(dataset, data_dir=cfg.data_dir)
-    source = get_distribution(cfg.source, dim=target.dim, data_dir=cfg.data_dir)
+    # a paired task's source is its inputs; the rest start from --source
+    source = get_source(dataset if target.paired else cfg.source, dim=target.dim, data_dir=cfg.data_dir)
     features = feature_metrics(target)
     data = eval_data(source, target, n_eval, seed)
     image, translation = target.image_shape is not None, source.image_shape is not None
     floor = noise_floor(data, features, seed=seed)
+    if data.truth is not None:  # the inputs themselves against the truth: what doing nothing scores
+        floor |= truth_scores(data.x0, data.truth, data.image_shape)
     rows, samples, teacher_ode, solver_errors = [], {}, {}, {}
     # Teachers first (their ODE samples are what the students' distillation error is measured to).
     order = sorted(models, key=lambda m: ODE not in m.samplers)

@@ -47,8 +47,14 @@ W2 = Metric("W2", "w2")
 FID_A, FID_B = Metric("feature FID (a)", "fid"), Metric("feature FID (b)", "fid_b")
 
 
-def decision_metrics(images: bool) -> tuple[Metric, ...]:
-    """The metrics a claim must agree on: both feature FIDs for images, else the W2."""
+TRUTH = Metric("distance to truth", "truth_distance")
+
+
+def decision_metrics(images: bool, paired: bool = False) -> tuple[Metric, ...]:
+    """The metrics a claim must agree on: both feature FIDs for images (and on a paired task the
+    distance to the ground truth: a translation must look right and keep its input), else the W2."""
+    if paired:
+        return (FID_A, FID_B, TRUTH)
     return (FID_A, FID_B) if images else (W2,)
 
 
@@ -257,19 +263,24 @@ def ranking(
     return sorted(((m, sum(r) / len(r)) for m, r in ranks.items()), key=lambda kv: kv[1])
 
 
-def _columns(images: bool, translation: bool) -> list[tuple[str, str]]:
+def _columns(images: bool, translation: bool, paired: bool = False) -> list[tuple[str, str]]:
     """(header, row key) of the score columns of a dataset table."""
     if not images:
         return [("W2", "w2"), ("energy", "energy")]
     cols = [("FID (a)", "fid"), ("FID (b)", "fid_b"), ("KID (a)", "kid"), ("precision (a)", "precision")]
     cols += [("recall (a)", "recall"), ("out of range", "out_of_range"), ("W2 (pixels)", "w2")]
+    if paired:
+        cols += [("PSNR (dB)", "psnr"), ("SSIM", "ssim"), ("to truth", "truth_distance")]
     return cols + ([("faithfulness", "faithfulness"), ("class kept", "class_kept")] if translation else [])
 
 
-def table(rows: list[dict], dataset: str, floors: dict, images: bool, translation: bool) -> str:
-    """The markdown table of one dataset: every method and budget, and the noise floor."""
+def table(
+    rows: list[dict], dataset: str, floors: dict, images: bool, translation: bool, paired: bool = False
+) -> str:
+    """The markdown table of one dataset: every method and budget, and the noise floor (on a paired
+    task, its truth columns score the inputs themselves)."""
     rows = [r for r in rows if r["dataset"] == dataset]
-    cols = [(h, aggregate(rows, key)) for h, key in _columns(images, translation)]
+    cols = [(h, aggregate(rows, key)) for h, key in _columns(images, translation, paired)]
     quality, seconds = aggregate(rows), aggregate(rows, "compute_seconds")
     distill, solver = aggregate(rows, "distill_error"), aggregate(rows, "solver_error")
     tnfe, evals, stages, straight = (
@@ -305,7 +316,7 @@ def table(rows: list[dict], dataset: str, floors: dict, images: bool, translatio
             f"| {evals[key].mean:.3g} |"
         )
     floor_cols = " | ".join(
-        str(floors[key]) if key in floors else "-" for _, key in _columns(images, translation)
+        str(floors[key]) if key in floors else "-" for _, key in _columns(images, translation, paired)
     )
     lines.append(f"| noise floor (data vs data) | - | {floor_cols} | - | - | - | - | - | - | - |")
     return "\n".join(lines)
