@@ -598,6 +598,7 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
     argv = ["compare", "--datasets", "moons", "--seeds", "0", "--steps", "20", "--n-pairs", "200"]
     argv += ["--n-eval", "100", "--hidden", "16", "--layers", "1", "--teacher-solver", "euler:10"]
     argv += ["--rectifications", "4", "--degrees", "2", "--baselines", "CD", "--student-hidden", "8"]
+    argv += ["--student-steps", "10"]
     argv += ["--teacher-sets", "1-RF,1-RF endpoint,1-RF control,1-RF guides+2-RF end,1-RF data-anchored"]
     argv += ["--objectives", "end,chord,end/grid,end/mixed@0.2", "--equal-compute", "2,4"]
     argv += ["--out", out]
@@ -642,7 +643,13 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
         assert f"Equal compute, {k}-RF, 1 NFE" in report and f"Equal compute, {k}-RF, 2 NFE" in report
     assert ("Bezier n=2 [1-RF] end @ 2-RF compute", "2") not in evals  # one-step twins: one step
     steps = json.loads((out / "runs/moons/seed0/guided-n2-1-RF-end-eq4/config.json").read_text())["steps"]
-    assert steps > 20 and (out / "frontier.png").stat().st_size > 0
+    assert steps > 10 and (out / "frontier.png").stat().st_size > 0
+    # students train --student-steps (10), teachers --steps (20), and the compute counts each
+    config = lambda name: json.loads((out / f"runs/moons/seed0/{name}/config.json").read_text())  # noqa: E731
+    assert config("d1-k1")["steps"] == 10 and config("rf2")["steps"] == 20 and config("cd")["steps"] == 10
+    first = next(r for r in rows if r["method"] == "1-RF + distill" and r["nfe_budget"] == "1")
+    spent = evals[("1-RF + distill", "1")] - evals[("1-RF", "ODE")]
+    assert spent == 3 * 10 * batch + float(first["teacher_evals"])
 
 
 def test_reflow_anchored_on_data_ends_every_pair_on_a_training_row(tmp_path, capsys):

@@ -582,6 +582,9 @@ class CompareConfig(RunFlags, Common):
         0, "MLP width of fresh students (distilled, Bezier, CD); 0: fine-tune the teacher"
     )
     student_layers: int = opt(0, "MLP hidden layers of fresh students; 0: the teachers' --layers")
+    student_steps: int = opt(
+        0, "training steps of every student (distilled, Bezier, CD); 0: --steps, as the teachers"
+    )
     student_channels: str = opt(
         "", "UNet widths of fresh students (image datasets); empty: fine-tune the teacher"
     )
@@ -621,7 +624,7 @@ class CompareConfig(RunFlags, Common):
                 raise BadInput(
                     f"{flag_name(name)} must list some of {', '.join(choices)}, got {bad or 'none'}"
                 )
-        for name in ("student_hidden", "student_layers"):
+        for name in ("student_hidden", "student_layers", "student_steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise BadInput(f"{flag_name(name)} must be a non-negative integer, got {value!r}")

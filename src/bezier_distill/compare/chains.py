@@ -161,7 +161,10 @@ def build_chain(
         "blocks": cfg.blocks,
     }
     arch |= {"source": cfg.source, "data_dir": cfg.data_dir}
-    student = cfg.student_arch(images, sizes["hidden"], sizes["layers"])  # empty: fine-tune teachers
+    # every student's training options: its architecture when fresh (else it fine-tunes its
+    # teacher) and its steps (--student-steps, else --steps)
+    student = train_opts | cfg.student_arch(images, sizes["hidden"], sizes["layers"])
+    student["steps"] = cfg.student_steps or sizes["steps"]
     coupling_opts = {
         "seed": seed,
         "device": cfg.device,
@@ -181,9 +184,12 @@ def build_chain(
     def folder(name: str) -> str:
         return str(root / name)
 
-    def model(method: str, family: str, name: str, **costs) -> Model:
+    def model(method: str, family: str, name: str, *, learner: bool = False, **costs) -> Model:
+        """A model and its costs; ``learner``: a student (its own run at the students' steps)."""
         costs.setdefault("teacher_evals", costs["teacher_nfe"] * sizes["n_pairs"])
-        costs.setdefault("train_samples", costs["stages"] * sizes["steps"] * sizes["batch_size"])
+        teachers = costs["stages"] - 1 if learner else costs["stages"]
+        runs = teachers * sizes["steps"] + (student["steps"] if learner else 0)
+        costs.setdefault("train_samples", runs * sizes["batch_size"])
         return Model(method=method, family=family, folder=root / name, **costs)
 
     models: list[Model] = []
@@ -240,7 +246,7 @@ def build_chain(
         for grid, sampler in ((1, ONE_STEP), (2, TWO_STEPS)):
             name = f"d{k}-k{grid}"
             run_distill(
-                DistillConfig(out=folder(name), pairs=folder(f"pairs{k}"), k=grid, **train_opts, **student),
+                DistillConfig(out=folder(name), pairs=folder(f"pairs{k}"), k=grid, **student),
                 progress=False,
             )
             models.append(
@@ -248,6 +254,7 @@ def build_chain(
                     f"{k}-RF + distill",
                     "k-RF + distill",
                     name,
+                    learner=True,
                     rectifications=k,
                     teacher=f"{k}-RF",
                     seconds=up + run_seconds(folder(name)),
@@ -294,7 +301,6 @@ def build_chain(
                         time_sampling=sampling or "uniform",
                         guide_noise=float(noise or 0),
                         k=2,
-                        **train_opts,
                         **student,
                     ),
                     progress=False,
@@ -304,6 +310,7 @@ def build_chain(
                     method,
                     "Bezier",
                     name,
+                    learner=True,
                     rectifications=ts.rectifications,
                     teacher=ts.end,
                     seconds=up + run_seconds(folder(name)),
@@ -320,7 +327,7 @@ def build_chain(
                     if extra_steps <= 0:
                         continue
                     twin = f"{name}-eq{k}"
-                    opts = train_opts | {"steps": sizes["steps"] + extra_steps}
+                    opts = student | {"steps": student["steps"] + extra_steps}
                     run_bezier(
                         BezierConfig(
                             out=folder(twin),
@@ -330,7 +337,6 @@ def build_chain(
                             guide_noise=float(noise or 0),
                             k=2,
                             **opts,
-                            **student,
                         ),
                         progress=False,
                     )
@@ -381,7 +387,8 @@ def baselines(
     """Train the baselines of ``cfg.baseline_list()`` in a chain whose 1-RF (``rf1``, trained in
     ``rf1_seconds``) and its pairs (``pairs1``: seconds and teacher NFE per sample up to them)
     exist; every baseline spends two training runs' samples (see the module docstring). ``student``
-    makes the distilled students fresh (``init="scratch"`` and their architecture) or is empty."""
+    holds every student's training options (with ``init="scratch"`` and an architecture when they
+    are fresh, and the students' steps)."""
     folder = lambda name: str(root / name)  # noqa: E731
     up, up_nfe = pairs1
     found: list[Model] = []
@@ -430,7 +437,7 @@ def baselines(
         for grid, sampler in ((1, ONE_STEP), (2, TWO_STEPS)):
             name = f"d-ot-k{grid}"
             run_distill(
-                DistillConfig(out=folder(name), pairs=folder("pairs-ot"), k=grid, **train_opts, **student),
+                DistillConfig(out=folder(name), pairs=folder("pairs-ot"), k=grid, **student),
                 progress=False,
             )
             found.append(
@@ -438,6 +445,7 @@ def baselines(
                     "OT-CFM + distill",
                     "baseline",
                     name,
+                    learner=True,
                     rectifications=1,
                     teacher="OT-CFM",
                     seconds=ot_seconds + pairs["seconds"] + run_seconds(folder(name)),
@@ -447,15 +455,14 @@ def baselines(
                 )
             )
     if "CD" in chosen:
-        cd = DistillConfig(
-            out=folder("cd"), pairs=folder("pairs1"), objective="consistency", **train_opts, **student
-        )
+        cd = DistillConfig(out=folder("cd"), pairs=folder("pairs1"), objective="consistency", **student)
         run_distill(cd, progress=False)
         found.append(
             model(
                 "CD",
                 "baseline",
                 "cd",
+                learner=True,
                 rectifications=1,
                 teacher="1-RF",
                 seconds=rf1_seconds + run_seconds(folder("cd")),
