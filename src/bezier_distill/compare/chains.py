@@ -9,8 +9,8 @@ For each dataset and seed one chain of ordinary recipe runs lives under
   {0, 1/2}) student on the k-RF's own pairs;
 * Bezier Distillation for every degree, teacher set and objective of the configuration, and
   with ``--equal-compute K,...`` the primary recipes' twins trained for more steps, each to the
-  compute of the k-RF + distill student for each listed k above its teachers' rank (the frontier; compute
-  counts forward passes: three per training sample plus every teacher evaluation upstream);
+  compute of the k-RF + distill student of a listed k above its teachers' rank (the frontier;
+  compute counts forward passes: three per training sample plus every teacher evaluation);
 * the field's few-step baselines of the configuration (``--baselines``), each spending the
   training samples of a 1-RF + distill chain (two runs of ``steps x batch_size``): 2-RF++
   (the 1-RF reflowed once with the 2-rf++ recipe), OT-CFM (a 1-RF on minibatch-OT pairs) and
@@ -75,7 +75,7 @@ class Model:
     teacher: str | None  # the method whose ODE solution it distils (its gap is measured to it)
     seconds: float  # training + coupling generation seconds, everything upstream included
     teacher_nfe: float  # teacher NFE per sample spent on couplings upstream
-    stages: int  # training runs upstream, its own included (each: --steps x --batch-size samples)
+    stages: int  # training runs upstream, its own included
     teacher_evals: float = 0.0  # teacher evaluations upstream in all (couplings and training targets)
     train_samples: float = 0.0  # training samples upstream, its own included (steps x batch per run)
     samplers: tuple[Sampler, ...] = (ONE_STEP, TWO_STEPS)
