@@ -81,3 +81,16 @@ def test_compare_on_paired_tasks_scores_every_output_against_its_truth(tmp_path)
     claims = json.loads((out / "claims.json").read_text())["claims"]
     claim2 = next(c for c in claims if c["title"].startswith("Claim 2 at 1 NFE"))
     assert set(claim2["results"][0]["metrics"]) == {"feature FID (a)", "feature FID (b)", "distance to truth"}
+
+
+def test_the_translation_demo_scores_every_model_against_the_truth_and_draws_its_grid(tmp_path):
+    out = tmp_path / "demo"
+    argv = ["demo", "--data", "superres:digits", "--steps", "60", "--n-pairs", "300", "--n-eval", "100"]
+    assert main(argv + ["--out", str(out)]) == 0
+    results = json.loads((out / "results.json").read_text())
+    methods = [(r["method"], r["nfe"]) for r in results["rows"]]
+    assert methods[1:] == [("1-RF", 1), ("1-RF + distill", 1), ("Bezier n=2 [1-RF] end", 1)]
+    assert all(r["n"] == 100 and r["psnr"] > 0 and 0 < r["ssim"] <= 1 for r in results["rows"])
+    assert results["inputs"]["psnr"] > 0 and (out / "samples.png").stat().st_size > 0
+    assert "| the inputs themselves |" in (out / "report.md").read_text()
+    assert json.loads((out / "rf1" / "config.json").read_text())["steps"] == 60

@@ -494,10 +494,15 @@ class EvaluateConfig(Solver, Overwrite, Common):
 
 @dataclass(frozen=True)
 class DemoConfig(RunFlags, Common):
-    """1-RF -> pairs -> 2-RF -> distill on a 2-D dataset, with a table and plots."""
+    """1-RF -> pairs -> 2-RF -> distill on a 2-D dataset, or a translation chain (1-RF -> distill,
+    guide -> Bezier) on a paired task, with a table and plots."""
 
     out: str = opt("runs/demo", "output folder (every stage's run, report.md, results.json, PNGs)")
-    data: str = opt("8gaussians", "target dataset name or point file")
+    data: str = opt(
+        "8gaussians",
+        "target dataset name or point file, or a paired task (e.g. superres:digits: a translation "
+        "chain with a small UNet; sizes left at their defaults become 600 steps, batch 128, 2000 pairs)",
+    )
     source: str = opt("gaussian", "source dataset name or point file")
     steps: int = opt(3000, "training steps of each stage")
     batch_size: int = opt(512, "batch size of each stage")
