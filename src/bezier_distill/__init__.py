@@ -32,6 +32,8 @@ _EXPORTS = {
     "IndependentCoupling": "couplings",
     "MinibatchOTCoupling": "couplings",
     "GivenCoupling": "couplings",
+    "FeatureOTCoupling": "couplings",
+    "ClassCoupling": "couplings",
     "CouplingDataset": "couplings",
     "sample_coupling": "couplings",
     "generate_coupling": "couplings",
