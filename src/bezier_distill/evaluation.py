@@ -132,13 +132,6 @@ def _without_replacement(points: Tensor, n: int, purpose: str, seed: int) -> Ten
     return points[torch.randperm(points.shape[0], generator=stream(purpose, seed))[:n]]
 
 
-def source_labels(source, n: int, seed: int) -> Tensor | None:
-    """The labels of :func:`source_draw`'s rows (the same permutation), for a labelled source."""
-    if source.heldout is None or source.heldout_labels is None:
-        return None
-    return _without_replacement(source.heldout_labels, n, EVAL_SOURCE, seed)
-
-
 def source_draw(source, n: int, seed: int) -> Tensor:
     """The source points ``x0`` that sampling and evaluation start from (``eval source`` stream).
 
@@ -189,7 +182,9 @@ def eval_data(source, target, n: int, seed: int) -> EvalData:
         target.heldout[order[:n]],
         twin,
         heldout=target.heldout,
-        x0_labels=source_labels(source, n, seed),
+        x0_labels=source.heldout_labels[rows[:n]]
+        if rows is not None and source.heldout_labels is not None
+        else None,
         truth=target.heldout[rows[:n]] if paired else None,
         image_shape=target.image_shape,
     )
