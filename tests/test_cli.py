@@ -447,6 +447,11 @@ BAD = [
     (["train", "--source-noise", "0.1"], "--source-noise is ignored unless --data is a paired task"),
     (["train", "--data", "denoise:digits", "--source-noise", "-1"], "--source-noise must be a non-negative"),
     (["compare", "--datasets", "superres:digits,digits"], "mixes paired tasks and plain datasets"),
+    (["compare", "--datasets", "moons", "--pairing", "class"], "--pairing class needs labelled"),
+    (
+        ["compare", "--datasets", "superres:digits", "--pairing", "ot"],
+        "--pairing is ignored with paired tasks",
+    ),
     (
         ["compare", "--datasets", "superres:digits", "--baselines", "OT-CFM"],
         "a paired task's pairs are given",

@@ -567,6 +567,11 @@ class CompareConfig(RunFlags, Common):
     source: str = opt("gaussian", "source dataset (pi0); an image dataset makes it a translation task")
     channels: str = opt("32,64", "UNet widths per level (image datasets)")
     blocks: int = opt(1, "UNet residual blocks per level (image datasets)")
+    pairing: str = opt(
+        "independent",
+        "how the 1-RF teachers pair source and data draws: independent, ot, feature-ot or class (the "
+        "last two pair a translation by content)",
+    )
     rectifications: int = opt(3, "train k-RF for k up to this (2, 3 or 4), each distilled")
     degrees: str = opt("2,3", "Bezier degrees, comma-separated")
     teacher_sets: str = opt(
@@ -621,6 +626,7 @@ class CompareConfig(RunFlags, Common):
         _check_positive_int(self, "steps", "batch_size", "hidden", "layers", "n_pairs", "n_eval", "blocks")
         if not [d for d in self.datasets.split(",") if d.strip()]:
             raise BadInput("--datasets is empty")
+        _check_choice(self, "pairing", tuple(PAIRINGS))
         if self.rectifications not in (2, 3, 4):
             raise BadInput(f"--rectifications must be 2, 3 or 4, got {self.rectifications!r}")
         for name, choices in (("teacher_sets", TEACHER_SETS), ("objectives", COMPARE_OBJECTIVES)):

@@ -21,6 +21,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from ..config import CompareConfig
+from ..couplings import data_coupling
 from ..data import get_distribution
 from ..data.tasks import is_task_spec
 from ..errors import BadInput
@@ -71,6 +72,8 @@ def _check_data(cfg: CompareConfig, datasets: list[str]) -> tuple[bool, bool, bo
     paired = tasks == {True}
     if paired and cfg.source != "gaussian":
         raise BadInput("--source is ignored with paired tasks (their inputs are the source): leave it out")
+    if paired and cfg.pairing != "independent":
+        raise BadInput("--pairing is ignored with paired tasks (their pairs are given): leave it out")
     if paired and "1-RF data-anchored" in cfg.teacher_set_list():
         raise BadInput(
             "--teacher-sets '1-RF data-anchored' starts rows from clean data, not from a paired task's "
@@ -82,6 +85,9 @@ def _check_data(cfg: CompareConfig, datasets: list[str]) -> tuple[bool, bool, bo
         )
     first = next(iter(targets.values()))
     source = first.paired if paired else get_distribution(cfg.source, dim=first.dim, data_dir=cfg.data_dir)
+    if not paired:
+        for target in targets.values():  # a pairing the data cannot take fails here, before any training
+            data_coupling(source, target, cfg.pairing)
     images = first.image_shape is not None
     if images and any(len(feature_metrics(t)) < 2 for t in targets.values()):
         raise BadInput(
@@ -259,7 +265,8 @@ def _protocol(cfg: CompareConfig, images: bool, translation: bool, label: str, p
             )
         elif translation:
             text += (
-                f"The source is the image dataset {cfg.source} (translation, inputs from its test split); "
+                f"The source is the image dataset {cfg.source} (translation, inputs from its test split; "
+                f"the 1-RF teachers trained on {cfg.pairing} pairs of source and data draws); "
                 "faithfulness is the RMS per-pixel distance between each input and its output, class kept "
                 "the fraction of outputs network a labels as their input's true class (chance: one over "
                 "the number of classes). "

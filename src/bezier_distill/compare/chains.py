@@ -193,13 +193,14 @@ def build_chain(
         return Model(method=method, family=family, folder=root / name, **costs)
 
     models: list[Model] = []
-    run_train(TrainConfig(out=folder("rf1"), data=dataset, **arch, **train_opts), progress=False)
+    teacher = {"data": dataset, "pairing": cfg.pairing, **arch}  # the 1-RF teachers
+    run_train(TrainConfig(out=folder("rf1"), **teacher, **train_opts), progress=False)
     cost = {"1-RF": run_seconds(folder("rf1"))}
     tnfe = {"1-RF": 0.0, "1-RF b": 0.0}
     stages = {"1-RF": 1, "1-RF b": 1} | {f"{k}-RF": k for k in range(2, cfg.rectifications + 1)}
     if "1-RF x2" in cfg.teacher_set_list():
         opts = train_opts | {"seed": second_teacher_seed(seed)}
-        run_train(TrainConfig(out=folder("rf1b"), data=dataset, **arch, **opts), progress=False)
+        run_train(TrainConfig(out=folder("rf1b"), **teacher, **opts), progress=False)
         cost["1-RF b"] = run_seconds(folder("rf1b"))
     teacher_samplers = (ONE_STEP, TWO_STEPS, ODE)
     models.append(
