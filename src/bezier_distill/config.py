@@ -80,12 +80,19 @@ def _check_device(cfg: Any) -> None:
         raise BadInput("--out is empty: name the output (an unset shell variable?)")
 
 
-def _refuse_ignored(cfg: Any, names: tuple[str, ...], why: str, fix: str = "leave it out") -> None:
+def refuse_ignored(cfg: Any, names: tuple[str, ...], why: str, fix: str = "leave it out") -> None:
     """Refuse flags that ``cfg``'s mode would ignore (any of ``names`` set away from its default)."""
     defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
     for name in names:
         if getattr(cfg, name) != defaults[name]:
             raise BadInput(f"{flag_name(name)} is ignored {why}: {fix}")
+
+
+def left_at_default(cfg: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` for the fields of ``cfg`` left at their defaults, ``cfg``'s own for the others
+    (a named recipe or a mode's sizes that an explicit flag still overrides)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
+    return {k: v if getattr(cfg, k) == defaults[k] else getattr(cfg, k) for k, v in values.items()}
 
 
 def parse_widths(text: str) -> list[int]:
@@ -171,9 +178,9 @@ class Solver:
     def _check_solver(self) -> None:
         spec = self.solver_spec()
         if spec.method == "dopri5":
-            _refuse_ignored(self, ("solver_steps",), "by dopri5 (adaptive: set --rtol and --atol)")
+            refuse_ignored(self, ("solver_steps",), "by dopri5 (adaptive: set --rtol and --atol)")
         else:
-            _refuse_ignored(self, ("rtol", "atol"), f"by {spec.method} (fixed-step: set --solver-steps)")
+            refuse_ignored(self, ("rtol", "atol"), f"by {spec.method} (fixed-step: set --solver-steps)")
 
 
 @dataclass(frozen=True)
@@ -200,7 +207,7 @@ class Arch:
         self.widths()
         if not self.fresh_model():
             start = f"--init {self.init}" if self.init else default_start
-            _refuse_ignored(
+            refuse_ignored(
                 self,
                 ("arch", "hidden", "layers", "channels", "blocks"),
                 f"when training starts from a model ({start})",
@@ -269,35 +276,33 @@ class TrainConfig(Optim, Arch, RunFlags, Common):
             _check_choice(self, "recipe", tuple(TRAIN_RECIPES))
             if not self.pairs:
                 raise BadInput(f"--recipe {self.recipe} reflows a flow: pass --pairs (from `reflow`)")
-            defaults = {f.name: f.default for f in dataclasses.fields(self)}
-            for name, value in TRAIN_RECIPES[self.recipe].items():
-                if getattr(self, name) == defaults[name]:
-                    object.__setattr__(self, name, value)
+            for name, value in left_at_default(self, TRAIN_RECIPES[self.recipe]).items():
+                object.__setattr__(self, name, value)
         if not 0 <= self.meanflow_ratio <= 1:
             raise BadInput(f"--meanflow-ratio must lie in [0, 1], got {self.meanflow_ratio}")
         if self.objective != "meanflow":
-            _refuse_ignored(self, ("meanflow_ratio",), "unless --objective meanflow")
+            refuse_ignored(self, ("meanflow_ratio",), "unless --objective meanflow")
         elif self.path != "straight":
             raise BadInput("--objective meanflow trains on the straight path: leave --path out")
         if not (isinstance(self.source_noise, int | float) and 0 <= self.source_noise < math.inf):
             raise BadInput(f"--source-noise must be a non-negative number, got {self.source_noise!r}")
         if self.pairs:
-            _refuse_ignored(
+            refuse_ignored(
                 self,
                 ("data", "source", "source_noise"),
                 "with --pairs (the pair folder fixes source and data)",
             )
-            _refuse_ignored(self, ("pairing",), "with --pairs (the pair folder fixes the pairs)")
+            refuse_ignored(self, ("pairing",), "with --pairs (the pair folder fixes the pairs)")
         elif is_task_spec(self.data):
-            _refuse_ignored(
+            refuse_ignored(
                 self,
                 ("source", "pairing"),
                 f"with the paired task {self.data} (its inputs are the source, paired with the truth)",
             )
         else:
-            _refuse_ignored(self, ("source_noise",), "unless --data is a paired task (e.g. superres:digits)")
+            refuse_ignored(self, ("source_noise",), "unless --data is a paired task (e.g. superres:digits)")
         if self.init or not self.pairs:
-            _refuse_ignored(self, ("allow_changed_teacher",), "unless the run starts from the pairs' teacher")
+            refuse_ignored(self, ("allow_changed_teacher",), "unless the run starts from the pairs' teacher")
         self._check_arch("the pairs' teacher")
 
     def fresh_model(self) -> bool:
@@ -341,11 +346,11 @@ class DistillConfig(Optim, Arch, RunFlags, Common):
         if not self.pairs:
             raise BadInput("--pairs is required: a pair folder made by `bezier-distill reflow`")
         if self.objective == "consistency":
-            _refuse_ignored(self, ("k",), "with --objective consistency (a one-step student)")
+            refuse_ignored(self, ("k",), "with --objective consistency (a one-step student)")
         else:
-            _refuse_ignored(self, ("consistency_steps",), "unless --objective consistency")
+            refuse_ignored(self, ("consistency_steps",), "unless --objective consistency")
         if self.init and not (self.init == "scratch" and self.objective == "consistency"):
-            _refuse_ignored(self, ("allow_changed_teacher",), "with --init (the pairs' teacher is not used)")
+            refuse_ignored(self, ("allow_changed_teacher",), "with --init (the pairs' teacher is not used)")
 
 
 @dataclass(frozen=True)
@@ -361,7 +366,7 @@ class Anchor:
     def _check_anchor(self) -> None:
         _check_choice(self, "anchor", ANCHORS)
         if self.anchor == "data":
-            _refuse_ignored(self, ("source",), "with --anchor data (rows start from the data)")
+            refuse_ignored(self, ("source",), "with --anchor data (rows start from the data)")
 
 
 @dataclass(frozen=True)
@@ -446,7 +451,7 @@ class BezierConfig(Optim, Arch, RunFlags, Common):
         if not self.coupling:
             raise BadInput("--coupling is required: a folder made by `bezier-distill guide`")
         if self.init:
-            _refuse_ignored(self, ("allow_changed_teacher",), "with --init (the end teacher is not used)")
+            refuse_ignored(self, ("allow_changed_teacher",), "with --init (the end teacher is not used)")
 
 
 @dataclass(frozen=True)
@@ -489,7 +494,7 @@ class EvaluateConfig(Solver, Overwrite, Common):
         if not self.model:
             raise BadInput("--model is required: a model folder")
         if not self.out:
-            _refuse_ignored(self, ("overwrite",), "without --out (nothing is written)")
+            refuse_ignored(self, ("overwrite",), "without --out (nothing is written)")
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ class FeatureOTCoupling(IndependentCoupling):
         self.features = feature_extractor(target.classifier)
 
     def sample(self, batch: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        x0, x1 = IndependentCoupling.sample(self, batch, generator)
+        x0, x1 = super().sample(batch, generator)
         return x0, x1[ot_permutation(self.features(x0), self.features(x1)).cpu()]
 
 

@@ -10,10 +10,20 @@ so the demo resumes stage by stage and each model can be reused with the CLI.
 
 from __future__ import annotations
 
-import dataclasses
+from functools import partial
 from pathlib import Path
 
-from .config import BezierConfig, DemoConfig, DistillConfig, GuideConfig, ReflowConfig, TrainConfig, to_dict
+from .config import (
+    BezierConfig,
+    DemoConfig,
+    DistillConfig,
+    GuideConfig,
+    ReflowConfig,
+    TrainConfig,
+    left_at_default,
+    refuse_ignored,
+    to_dict,
+)
 from .data import get_distribution, get_source
 from .data.tasks import is_task_spec
 from .errors import BadInput
@@ -25,6 +35,12 @@ from .storage import atomic_write_bytes, atomic_write_json
 from .training import run_seconds
 
 COLUMNS = ("method", "solver", "NFE", "W2", "energy", "distill error", "straightness", "compute s")
+
+
+def _stage(name: str, fn, config, *, progress: bool, log):
+    """Run one stage's recipe ``fn`` on ``config``, saying so first."""
+    log(f"[demo] {name} -> {config.out}")
+    return fn(config, progress=progress)
 
 
 def format_table(rows: list[dict], floor: dict) -> str:
@@ -60,6 +76,7 @@ def run_demo(cfg: DemoConfig, *, progress: bool = True, log=print) -> dict:
         )
     source = get_distribution(cfg.source, dim=target.dim)
     resume = start_run(cfg)
+    stage = partial(_stage, progress=progress, log=log)
     out = Path(cfg.out)
     shared = {"seed": cfg.seed, "device": cfg.device, "resume": resume}
     optim = {"steps": cfg.steps, "batch_size": cfg.batch_size}
@@ -69,10 +86,6 @@ def run_demo(cfg: DemoConfig, *, progress: bool = True, log=print) -> dict:
         "solver": "rk4",
         "solver_steps": 50,
     }
-
-    def stage(name: str, fn, config):
-        log(f"[demo] {name} -> {config.out}")
-        return fn(config, progress=progress)
 
     rf1 = stage(
         "1-RF",
@@ -171,20 +184,15 @@ TASK_COLUMNS = ("method", "solver", "NFE", "PSNR (dB)", "SSIM", "to truth", "FID
 
 def run_task_demo(cfg: DemoConfig, target, *, progress: bool = True, log=print) -> dict:
     """The translation chain on the paired task ``cfg.data`` (see the module docstring)."""
-    if cfg.source != "gaussian":
-        raise BadInput("--source is ignored with a paired task (its inputs are the source): leave it out")
-    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}
-    size = {k: v if getattr(cfg, k) == defaults[k] else getattr(cfg, k) for k, v in TASK_SIZES.items()}
+    refuse_ignored(cfg, ("source",), "with a paired task (its inputs are the source)")
+    size = left_at_default(cfg, TASK_SIZES)
     resume = start_run(cfg)
+    stage = partial(_stage, progress=progress, log=log)
     out = Path(cfg.out)
     shared = {"seed": cfg.seed, "device": cfg.device, "resume": resume}
     optim = {"steps": size["steps"], "batch_size": size["batch_size"]}
     student = {"steps": max(1, 2 * size["steps"] // 3), "batch_size": size["batch_size"]}
     rows_opts = {"n_pairs": size["n_pairs"], "shard_size": max(1, size["n_pairs"] // 2)}
-
-    def stage(name: str, fn, config):
-        log(f"[demo] {name} -> {config.out}")
-        return fn(config, progress=progress)
 
     rf1 = stage(
         "1-RF on the given pairs",

@@ -20,7 +20,7 @@ import io
 from collections import defaultdict
 from pathlib import Path
 
-from ..config import CompareConfig
+from ..config import CompareConfig, refuse_ignored
 from ..couplings import data_coupling
 from ..data import get_distribution
 from ..data.tasks import is_task_spec
@@ -70,10 +70,9 @@ def _check_data(cfg: CompareConfig, datasets: list[str]) -> tuple[bool, bool, bo
     if len(tasks) > 1:
         raise BadInput("--datasets mixes paired tasks and plain datasets: compare them in separate runs")
     paired = tasks == {True}
-    if paired and cfg.source != "gaussian":
-        raise BadInput("--source is ignored with paired tasks (their inputs are the source): leave it out")
-    if paired and cfg.pairing != "independent":
-        raise BadInput("--pairing is ignored with paired tasks (their pairs are given): leave it out")
+    if paired:
+        refuse_ignored(cfg, ("source",), "with paired tasks (their inputs are the source)")
+        refuse_ignored(cfg, ("pairing",), "with paired tasks (their pairs are given)")
     if paired and "1-RF data-anchored" in cfg.teacher_set_list():
         raise BadInput(
             "--teacher-sets '1-RF data-anchored' starts rows from clean data, not from a paired task's "

@@ -294,18 +294,16 @@ def build_chain(
                 name = f"{gname}-{objective.replace('/', '_').replace('@', '_noise')}"
                 variant, _, noise = objective.partition("@")
                 kind, _, sampling = variant.partition("/")
-                run_bezier(
-                    BezierConfig(
-                        out=folder(name),
-                        coupling=folder(gname),
-                        objective=kind,
-                        time_sampling=sampling or "uniform",
-                        guide_noise=float(noise or 0),
-                        k=2,
-                        **student,
-                    ),
-                    progress=False,
+                trained = BezierConfig(
+                    out=folder(name),
+                    coupling=folder(gname),
+                    objective=kind,
+                    time_sampling=sampling or "uniform",
+                    guide_noise=float(noise or 0),
+                    k=2,
+                    **student,
                 )
+                run_bezier(trained, progress=False)
                 method = bezier_method(degree, label, objective)
                 base = model(
                     method,
@@ -321,26 +319,16 @@ def build_chain(
                 )
                 models.append(base)
                 budgets = equal_compute_samplers(cfg, method)
-                for k in [k for k in cfg.equal_compute_list() if k > ts.rectifications] if budgets else ():
+                matched = [k for k in cfg.equal_compute_list() if k > ts.rectifications and budgets]
+                for k in matched:
                     # the compute of the k-RF + distill student, made up by more training steps
                     target = next(m for m in models if m.method == f"{k}-RF + distill").compute
                     extra_steps = math.ceil((target - base.compute) / (TRAIN_COST * sizes["batch_size"]))
                     if extra_steps <= 0:
                         continue
                     twin = f"{name}-eq{k}"
-                    opts = student | {"steps": student["steps"] + extra_steps}
-                    run_bezier(
-                        BezierConfig(
-                            out=folder(twin),
-                            coupling=folder(gname),
-                            objective=kind,
-                            time_sampling=sampling or "uniform",
-                            guide_noise=float(noise or 0),
-                            k=2,
-                            **opts,
-                        ),
-                        progress=False,
-                    )
+                    longer = dataclasses.replace(trained, out=folder(twin), steps=trained.steps + extra_steps)
+                    run_bezier(longer, progress=False)
                     models.append(
                         dataclasses.replace(
                             base,
