@@ -19,7 +19,13 @@ from bezier_distill.errors import BadInput
 from bezier_distill.evaluation import eval_data, source_draw, truth_scores
 from bezier_distill.metrics import psnr, ssim
 
-SPECS = ["superres:digits", "inpaint:digits", "denoise:digits:sigma=0.3", "superres:mnist:size=14:factor=7"]
+SPECS = [
+    "superres:digits",
+    "inpaint:digits",
+    "denoise:digits:sigma=0.3",
+    "superres:mnist:size=14:factor=7",
+    "thin:mnist:size=14:width=1",
+]
 
 
 @pytest.mark.parametrize(
@@ -29,6 +35,7 @@ SPECS = ["superres:digits", "inpaint:digits", "denoise:digits:sigma=0.3", "super
         ("superres:fashion:size=28:factor=4", ("superres", "fashion:size=28", {"factor": "4"})),
         ("inpaint:mnist:box=10:class=3+8", ("inpaint", "mnist:class=3+8", {"box": "10"})),
         ("denoise:digits:sigma=0.3", ("denoise", "digits", {"sigma": "0.3"})),
+        ("thin:fashion:width=2:size=14", ("thin", "fashion:size=14", {"width": "2"})),
     ],
 )
 def test_a_task_spec_splits_into_the_task_the_dataset_and_the_task_options(spec, parsed):
@@ -78,6 +85,11 @@ def test_each_degradation_does_what_it_says():
         assert abs(noise.std().item() - sigma) < 0.01 * sigma + 0.005 and abs(noise.mean().item()) < 0.01
     zero = get_distribution("denoise:digits:sigma=0")
     assert torch.equal(zero.paired.points, zero.points)
+    thick = get_distribution("thin:digits").paired.points[:50].reshape(-1, 1, 8, 8)
+    assert (thick >= x).all() and (thick > 0).sum() > 1.5 * (x > 0).sum()  # the strokes only grow
+    # pixel (3, 4) is the brightest of the 3x3 square around it; at the corner, of the 2x2 inside
+    assert torch.equal(thick[:, 0, 3, 4], x[:, 0, 2:5, 3:6].flatten(1).amax(1))
+    assert torch.equal(thick[:, 0, 0, 0], x[:, 0, :2, :2].flatten(1).amax(1))
 
 
 @pytest.mark.parametrize(
@@ -89,6 +101,8 @@ def test_each_degradation_does_what_it_says():
         ("inpaint:digits:box=9", "box=9 is larger than the 8x8 images"),
         ("denoise:digits:sigma=-1", "sigma must be a number >= 0"),
         ("denoise:digits:sigma=nan", "sigma must be a number >= 0"),
+        ("thin:digits:width=4", "width=4 dilates past the 8x8 images"),
+        ("thin:digits:width=0", "width must be an integer >= 1"),
         ("superres", "names no dataset"),
         ("superres:factor=2", "names no dataset"),
         ("superres:nope", "unknown image dataset 'nope'"),

@@ -224,7 +224,8 @@ class TrainConfig(Optim, Arch, RunFlags, Common):
     data: str = opt(
         "8gaussians",
         "target dataset: a name, an image dataset, a paired task TASK:DATASET (superres:digits, "
-        "inpaint:mnist, denoise:digits:sigma=0.3: trained on its given pairs), or a .npy/.csv point file",
+        "inpaint:mnist, denoise:digits:sigma=0.3, thin:digits: trained on its given pairs), "
+        "or a .npy/.csv point file",
     )
     reference: str | None = opt(
         None, "point file of held-out data for --data (then all of --data trains); default: a fifth of it"

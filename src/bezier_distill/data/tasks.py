@@ -9,6 +9,7 @@ the task's name, with the task's own options among the dataset's::
     inpaint:digits                        # the middle 4x4 square of each 8x8 digit masked
     inpaint:mnist:box=10                  # a 10x10 square in the middle masked
     denoise:digits:sigma=0.3              # Gaussian noise of standard deviation 0.3 added
+    thin:mnist:size=14:width=1            # thin strokes restored from strokes dilated by one pixel
 
 Every image is a target (clean, in [-1, 1]); its degraded version is the task's input, of the same
 size, so source and target have one dimension as flows need:
@@ -22,6 +23,9 @@ size, so source and target have one dimension as flows need:
 * ``denoise`` (option ``sigma=S``, default 0.3): Gaussian noise of standard deviation ``S`` in
   the [-1, 1] scale added, not clipped; the noise is fixed per split (the ``task noise`` stream,
   key 0 for the training split, 1 for the test split), so every command sees the same inputs.
+* ``thin`` (option ``width=W``, default 1): a style task, the strokes thickened by ``W`` pixels on
+  every side (grey-scale dilation: each pixel the maximum over the ``(2W+1) x (2W+1)`` square
+  around it, ink being the bright end of [-1, 1]); the flow restores the thin original strokes.
 
 Row ``i`` of the inputs is the degradation of row ``i`` of the targets, in the training split
 and in the test split alike; the test split is held out for evaluation as for the dataset itself.
@@ -48,6 +52,7 @@ TASKS: dict[str, dict[str, float | int | None]] = {
     "superres": {"factor": 2},
     "inpaint": {"box": None},
     "denoise": {"sigma": 0.3},
+    "thin": {"width": 1},
 }
 
 
@@ -114,6 +119,11 @@ def degradation(spec: str, shape: tuple[int, int, int]) -> Callable[[Tensor, int
         if box > min(height, width):
             raise BadInput(f"box={box} is larger than the {height}x{width} images of {spec!r}")
         return lambda x, split: inpaint(x, box)
+    if task == "thin":
+        radius = _number(spec, "width", given.get("width", "1"), int, 1)
+        if 2 * radius + 1 > min(height, width):
+            raise BadInput(f"width={radius} dilates past the {height}x{width} images of {spec!r}")
+        return lambda x, split: dilate(x, radius)
     sigma = _number(spec, "sigma", given.get("sigma", "0.3"), float, 0)
     return lambda x, split: denoise(x, sigma, stream(TASK_NOISE, split))
 
@@ -136,6 +146,13 @@ def inpaint(images: Tensor, box: int) -> Tensor:
 def denoise(images: Tensor, sigma: float, generator: torch.Generator) -> Tensor:
     """``(N, C, H, W)`` plus Gaussian noise of standard deviation ``sigma`` drawn from ``generator``."""
     return images + sigma * torch.randn(images.shape, generator=generator)
+
+
+def dilate(images: Tensor, width: int) -> Tensor:
+    """``(N, C, H, W)`` with every pixel the maximum over the ``(2 width + 1)``-wide square around it
+    (the image's edge padded with its background, -1), so bright strokes grow by ``width`` pixels."""
+    padded = F.pad(images, (width,) * 4, value=-1.0)
+    return F.max_pool2d(padded, 2 * width + 1, stride=1)
 
 
 def load_task(spec: str, data_dir: str | None = None) -> tuple[ImageSet, Tensor, Tensor]:
