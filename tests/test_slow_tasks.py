@@ -73,13 +73,14 @@ def test_compare_on_paired_tasks_scores_every_output_against_its_truth(tmp_path)
     argv = ["compare", "--datasets", "superres:digits,inpaint:digits", "--seeds", "0,1", "--steps", "30"]
     argv += ["--batch-size", "32", "--channels", "8", "--n-pairs", "200", "--n-eval", "100"]
     argv += ["--teacher-solver", "rk4:5", "--rectifications", "2", "--degrees", "2", "--baselines", "CD"]
-    argv += ["--teacher-sets", "1-RF", "--objectives", "end,chord", "--out", str(out)]
+    argv += ["--teacher-sets", "1-RF,1-RF data-anchored", "--objectives", "end,chord", "--out", str(out)]
     assert main(argv) == 0
     with (out / "results.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert {r["dataset"] for r in rows} == {"superres:digits", "inpaint:digits"}
     assert all(float(r["psnr"]) > 0 and 0 < float(r["ssim"]) <= 1 for r in rows)
     assert all(float(r["truth_distance"]) > 0 for r in rows)
+    assert "Bezier n=2 [1-RF data-anchored] end" in {r["method"] for r in rows}  # from the given pairs
     report = (out / "report.md").read_text()
     assert "| PSNR (dB) | SSIM | to truth |" in report and "distance to truth ±" in report
     assert "Each dataset is a paired task" in report

@@ -217,3 +217,20 @@ def test_a_paired_task_through_the_cli_records_its_source_and_scores_the_truth(t
     assert (d / "e.png").is_file()
     assert main(["sample", "--model", f"{d}/d1", "--source", "gaussian", "--out", f"{d}/s.npy"]) == 2
     assert "the model learned the paired task superres:digits" in capsys.readouterr().err
+
+
+def test_a_data_anchored_coupling_of_a_paired_task_starts_from_the_given_inputs(tmp_path):
+    d = str(tmp_path)
+    argv = ["train", "--data", "inpaint:digits", "--steps", "5", "--batch-size", "16", "--channels", "8"]
+    assert main([*argv, "--out", f"{d}/rf"]) == 0
+    guide = ["guide", "--teachers", f"{d}/rf", "--teacher-solvers", "euler:4", "--degree", "2"]
+    assert main([*guide, "--n-pairs", "60", "--anchor", "data", "--out", f"{d}/g"]) == 0
+    coupling = CouplingDataset(f"{d}/g")
+    z0, end = coupling.points[0], coupling.points[-1]
+    target = get_distribution("inpaint:digits")
+    # every row is a given pair: z0 an input row i of the training split, the end its clean row i
+    match = (z0[:, None] == target.paired.points[None]).all(-1)
+    assert bool(match.any(1).all())
+    rows = match.float().argmax(1)
+    assert torch.equal(end, target.points[rows])
+    assert coupling.manifest["anchor"] == {"data": "inpaint:digits", "pairs": "given"}

@@ -163,6 +163,17 @@ class GivenCoupling:
         return self.source.perturb(self.source.points[idx], generator), self.target.points[idx]
 
 
+class GivenRows:
+    """A paired task's given pairs drawn as single rows ``[x0, x1]`` (:class:`GivenCoupling`'s
+    draws side by side), the rows of a data-anchored coupling that starts from the task's inputs."""
+
+    def __init__(self, pairs: GivenCoupling) -> None:
+        self.pairs, self.name, self.dim = pairs, pairs.target.name, pairs.target.dim
+
+    def sample(self, n: int, generator: torch.Generator) -> Tensor:
+        return torch.cat(self.pairs.sample(n, generator), dim=1)
+
+
 def data_coupling(source, target, pairing: str = "independent"):
     """How a 1-RF draws ``(x0, x1)`` from ``source`` and ``target``: the given pairs of a paired
     task, else the ``pairing`` of :data:`PAIRINGS` (independent draws, or minibatch OT)."""

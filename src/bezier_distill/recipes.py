@@ -40,6 +40,8 @@ from .config import (
 )
 from .couplings import (
     CouplingDataset,
+    GivenCoupling,
+    GivenRows,
     data_coupling,
     end_teacher_entry,
     generate_coupling,
@@ -436,7 +438,10 @@ def _make_coupling(cfg, ensemble: TeacherEnsemble, model_dir: str, progress: boo
                 f"--anchor data needs the end teacher's training data, but {model_dir} records none"
             )
         drawn = get_distribution(found["data"], data_dir=cfg.data_dir, reference=found.get("reference"))
-        maker, identity["anchor"] = DataAnchored(ensemble), {"data": drawn.name}
+        identity["anchor"] = {"data": drawn.name}
+        if drawn.paired is not None:  # a paired task: its given pairs, the input as z0
+            drawn, identity["anchor"]["pairs"] = GivenRows(GivenCoupling(source, drawn)), "given"
+        maker = DataAnchored(ensemble, given=isinstance(drawn, GivenRows))
     rows = min(cfg.shard_size, cfg.n_pairs)
     size = rows * (ensemble.degree + 1) * math.prod(ensemble.data_shape)
     check_fits(4 * size, f"a shard of {rows} rows", "--shard-size", cfg.device)

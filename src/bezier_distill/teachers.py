@@ -261,13 +261,21 @@ class DataAnchored:
     teacher's ODE *backward* (t = 1 -> 0) to the noise ``z0`` that the teacher maps to ``x1``,
     makes the ensemble's guides from that ``z0`` and keeps ``x1`` itself as ``P_n``, so the end
     point carries no teacher error (METHOD.md section 5). NFE: the backward solve plus the
-    ensemble's."""
+    ensemble's.
 
-    def __init__(self, ensemble: TeacherEnsemble) -> None:
-        self.ensemble = ensemble
+    With ``given`` (a paired task) each row is a given pair ``[x0, x1]`` side by side
+    (:class:`~bezier_distill.couplings.GivenRows`): the task's own input ``x0`` is ``z0`` and
+    nothing is solved backward."""
+
+    def __init__(self, ensemble: TeacherEnsemble, given: bool = False) -> None:
+        self.ensemble, self.given = ensemble, given
 
     @torch.no_grad()
     def __call__(self, x1: Tensor) -> tuple[dict[str, Tensor], int]:
+        if self.given:
+            z0, x1 = x1.chunk(2, dim=1)
+            made, nfe = self.ensemble(z0, end=x1)
+            return {"z0": z0, **made}, nfe
         teacher = self.ensemble.teachers[self.ensemble.end_teacher]
         back = solve(teacher.model, x1, teacher.solver, t0=1.0, t1=0.0)
         made, nfe = self.ensemble(back.x, end=x1)

@@ -73,11 +73,6 @@ def _check_data(cfg: CompareConfig, datasets: list[str]) -> tuple[bool, bool, bo
     if paired:
         refuse_ignored(cfg, ("source",), "with paired tasks (their inputs are the source)")
         refuse_ignored(cfg, ("pairing",), "with paired tasks (their pairs are given)")
-    if paired and "1-RF data-anchored" in cfg.teacher_set_list():
-        raise BadInput(
-            "--teacher-sets '1-RF data-anchored' starts rows from clean data, not from a paired task's "
-            "inputs: leave it out"
-        )
     if paired and "OT-CFM" in cfg.baseline_list():
         raise BadInput(
             "--baselines OT-CFM re-pairs the data, but a paired task's pairs are given: leave it out"
