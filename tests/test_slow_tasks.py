@@ -7,6 +7,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from bezier_distill.cli import main
 
@@ -68,7 +69,11 @@ def test_on_each_paired_task_the_distilled_student_beats_one_euler_step_of_the_1
     assert math.isfinite(scores["bez"]["psnr"]) and 0 < scores["bez"]["ssim"] < 1
 
 
-def test_compare_on_paired_tasks_scores_every_output_against_its_truth(tmp_path):
+def test_compare_on_paired_tasks_scores_every_output_against_its_truth(tmp_path, monkeypatch):
+    from bezier_distill.compare import report
+
+    grids = {}
+    monkeypatch.setattr(report, "image_panels", lambda panels, *a, **k: grids.update({a[1].name: panels}))
     out = tmp_path / "cmp"
     argv = ["compare", "--datasets", "superres:digits,inpaint:digits", "--seeds", "0,1", "--steps", "30"]
     argv += ["--batch-size", "32", "--channels", "8", "--n-pairs", "200", "--n-eval", "100"]
@@ -84,6 +89,11 @@ def test_compare_on_paired_tasks_scores_every_output_against_its_truth(tmp_path)
     report = (out / "report.md").read_text()
     assert "| PSNR (dB) | SSIM | to truth |" in report and "distance to truth ±" in report
     assert "Each dataset is a paired task" in report
+    # each grid: the inputs, their own clean images, then every method's outputs of those inputs
+    assert len(grids) == 2
+    for panels in grids.values():
+        (_, inputs), (title, truth) = list(panels.items())[:2]
+        assert title == "ground truth" and truth.shape == inputs.shape and not torch.equal(truth, inputs)
     claims = json.loads((out / "claims.json").read_text())["claims"]
     claim2 = next(c for c in claims if c["title"].startswith("Claim 2 at 1 NFE"))
     assert set(claim2["results"][0]["metrics"]) == {"feature FID (a)", "feature FID (b)", "distance to truth"}

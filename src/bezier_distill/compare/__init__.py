@@ -119,6 +119,7 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
             samples[d] = chain["samples"] | {
                 "reference": chain["reference"],
                 "input": chain["x0"] if translation else None,
+                "truth": chain["truth"],
             }
     floors = {d: _floors(chain_floors[d], images) for d in datasets}
     metrics = decision_metrics(images, paired)

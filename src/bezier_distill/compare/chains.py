@@ -487,9 +487,10 @@ def baselines(
 def evaluate_chain(models: list[Model], dataset: str, seed: int, n_eval: int, cfg: CompareConfig) -> dict:
     """Score every model of a chain at each of its samplers.
 
-    Returns ``{"rows": [...], "floor": {...}, "samples": {(method, budget): samples}}``: one row per
-    model and sampler (the headline ``quality`` is the feature FID of network a for image data,
-    else the W2), the noise floor of this seed, and samples for the figures.
+    Returns ``{"rows": [...], "floor": {...}, "samples": {(method, budget): samples}, "reference",
+    "x0", "truth"}``: one row per model and sampler (the headline ``quality`` is the feature FID of
+    network a for image data, else the W2), the noise floor of this seed, samples for the figures,
+    the evaluation's reference and inputs, and the inputs' clean images on a paired task (else None).
     """
     target = get_distribution(dataset, data_dir=cfg.data_dir)
     # a paired task's source is its inputs; the rest start from --source
@@ -550,4 +551,11 @@ def evaluate_chain(models: list[Model], dataset: str, seed: int, n_eval: int, cf
                 }
             )
             samples[(m.method, sampler.budget)] = xs[:32] if image else xs
-    return {"rows": rows, "floor": floor, "samples": samples, "reference": data.reference, "x0": data.x0}
+    return {
+        "rows": rows,
+        "floor": floor,
+        "samples": samples,
+        "reference": data.reference,
+        "x0": data.x0,
+        "truth": data.truth,
+    }

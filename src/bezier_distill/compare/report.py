@@ -485,12 +485,14 @@ def plots(
     files.append("claims.png")
     for d, s in samples.items():
         name = f"samples_{slug(d)}.png"
-        ref, inputs = s.pop("reference"), s.pop("input")
+        ref, inputs, truth = s.pop("reference"), s.pop("input"), s.pop("truth")
         panel = {f"{m}\nNFE {n}": x for (m, n), x in s.items()}
         if shapes[d] is None:
             scatter_panels(panel, out / name, reference=ref, cols=6)
         else:
             first = {"input (source)": inputs} if inputs is not None else {"data": ref}
+            if truth is not None:  # a paired task: each input's own clean image, row by row
+                first["ground truth"] = truth
             image_panels(first | panel, shapes[d], out / name, n=16, cols=6)
         files.append(name)
     return files
