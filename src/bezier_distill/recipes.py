@@ -440,7 +440,8 @@ def _make_coupling(cfg, ensemble: TeacherEnsemble, model_dir: str, progress: boo
         drawn = get_distribution(found["data"], data_dir=cfg.data_dir, reference=found.get("reference"))
         identity["anchor"] = {"data": drawn.name}
         if drawn.paired is not None:  # a paired task: its given pairs, the input as z0
-            drawn, identity["anchor"]["pairs"] = GivenRows(GivenCoupling(source, drawn)), "given"
+            drawn = GivenRows(GivenCoupling(source, drawn))
+            identity["anchor"]["pairs"] = "given"
         maker = DataAnchored(ensemble, given=isinstance(drawn, GivenRows))
     rows = min(cfg.shard_size, cfg.n_pairs)
     size = rows * (ensemble.degree + 1) * math.prod(ensemble.data_shape)
