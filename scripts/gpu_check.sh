@@ -9,8 +9,13 @@
 #   bash scripts/gpu_check.sh [OUT]            # default OUT: runs/gpu_check
 #   DEVICE=cpu SCALE=0.01 bash scripts/gpu_check.sh /tmp/gc   # a tiny dry run on the CPU
 #
+# Then the compute frontier at small scale (FRONTIER=0 skips it): `compare` on Fashion-MNIST
+# 14x14, one seed, k-RF + distill for k = 1, 2, 3 against the Bezier recipes from the 1-RF
+# (`end`, `chord` and the true-teacher-state control `end/grid`), the recipes also trained to the
+# compute of 2-RF and 3-RF + distill; its frontier.png and report.md land in OUT/frontier.
+#
 # Environment: DEVICE (cuda), PRECISION (bf16), CHANNELS, BLOCKS (the UNet), SCALE (1: multiplies steps and pair
-# counts), DATA_DIR (Fashion-MNIST IDX folder; default: the Debian package's), PYTHON.
+# counts), DATA_DIR (Fashion-MNIST IDX folder; default: the Debian package's), FRONTIER (1), PYTHON.
 set -euo pipefail
 OUT=${1:-runs/gpu_check}
 DEVICE=${DEVICE:-cuda}
@@ -58,7 +63,15 @@ stage "eval rf1 dopri5" ev rf1 ode --solver dopri5 --rtol 1e-4 --atol 1e-4
 for m in rf1 rf2 d2 bez; do
   stage "eval $m euler1" ev "$m" nfe1 --solver euler --solver-steps 1
 done
-echo "total $SECONDS (the target is under 600 on one H100)" | tee -a "$OUT/timings.txt"
+echo "chain $SECONDS (the target is under 600 on one H100)" | tee -a "$OUT/timings.txt"
+if [ "${FRONTIER:-1}" = 1 ]; then
+  stage "frontier" bd compare --datasets fashion:size=14 "${DATA[@]}" --device "$DEVICE" --seeds 0 \
+    --steps "$(n 1000)" --batch-size 128 --channels 32,64 --n-pairs "$(n 4000)" --n-eval "$EVAL" \
+    --teacher-solver rk4:10 --rectifications 3 --degrees 2 --teacher-sets 1-RF \
+    --objectives end,chord,end/grid --baselines "" --equal-compute 2,3 --out "$OUT/frontier" --overwrite \
+    >"$OUT/frontier.log"
+fi
+echo "total $SECONDS" | tee -a "$OUT/timings.txt"
 "$PYTHON" - "$OUT" "${EVALS[@]}" <<'EOF'
 import json, pathlib, sys
 out = pathlib.Path(sys.argv[1])
