@@ -695,3 +695,15 @@ def test_every_committed_comparison_config_is_valid():
     for path in configs:
         cfg = CompareConfig(**tomllib.loads(path.read_text()))
         assert cfg.out.startswith("runs/") and path.stem in cfg.out, path
+
+
+def test_a_resume_accepts_an_input_path_spelled_otherwise_but_not_another_input(tmp_path, capsys):
+    rf, other = tmp_path / "rf", tmp_path / "other"
+    assert run(capsys, "train", "--out", rf, *FAST)[0] == 0
+    assert run(capsys, "train", "--out", other, *FAST, "--seed", "1")[0] == 0
+    (tmp_path / "link").symlink_to(tmp_path)  # the same run folder through a link
+    reflow = ["reflow", "--n-pairs", "50", "--solver-steps", "4", "--out", tmp_path / "p"]
+    assert run(capsys, *reflow, "--model", rf)[0] == 0
+    assert run(capsys, *reflow, "--model", tmp_path / "link" / "rf", "--resume")[0] == 0
+    code, _, err = run(capsys, *reflow, "--model", other, "--resume")
+    assert code == 2 and "other settings for model" in err

@@ -17,6 +17,7 @@ import copy
 import dataclasses
 import io
 import math
+import os
 import time
 from pathlib import Path
 
@@ -140,10 +141,25 @@ def start_run(cfg, *, model: nn.Module | None = None, inputs: dict[str, list[str
     return distributed.gather(resume)[0]
 
 
+def _same_setting(old, new) -> bool:
+    """Whether a recorded setting and the current one agree: equal, or (comma-separated) paths that
+    name the same files, however spelled (``./rf1`` and ``rf1``, a link and its target)."""
+    if old == new:
+        return True
+    if not (isinstance(old, str) and isinstance(new, str)) or old.count(",") != new.count(","):
+        return False
+    try:
+        return all(os.path.samefile(a.strip(), b.strip()) for a, b in zip(old.split(","), new.split(",")))
+    except OSError:  # not paths, or not there
+        return False
+
+
 def _check_resumable(cfg, old: dict, current: dict, model: nn.Module | None) -> None:
     defaults = {f.name: f.default for f in dataclasses.fields(cfg)}  # keys older runs did not record
     differs = sorted(
-        k for k in current if k not in RESUMABLE_CHANGES and old.get(k, defaults.get(k)) != current[k]
+        k
+        for k in current
+        if k not in RESUMABLE_CHANGES and not _same_setting(old.get(k, defaults.get(k)), current[k])
     )
     if differs:
         raise BadInput(f"cannot resume {cfg.out}: its run used other settings for {', '.join(differs)}")
