@@ -707,3 +707,15 @@ def test_a_resume_accepts_an_input_path_spelled_otherwise_but_not_another_input(
     assert run(capsys, *reflow, "--model", tmp_path / "link" / "rf", "--resume")[0] == 0
     code, _, err = run(capsys, *reflow, "--model", other, "--resume")
     assert code == 2 and "other settings for model" in err
+
+
+def test_compare_runs_point_datasets_of_different_dimensions_together(tmp_path, capsys):
+    out = tmp_path / "cmp"
+    argv = ["compare", "--datasets", "moons,mixture32", "--seeds", "0", "--steps", "10", "--n-pairs", "100"]
+    argv += ["--n-eval", "100", "--hidden", "16", "--layers", "1", "--teacher-solver", "euler:4"]
+    argv += ["--rectifications", "2", "--degrees", "2", "--teacher-sets", "1-RF", "--objectives", "end"]
+    argv += ["--baselines", "", "--primary-two-step", "Bezier n=2 [1-RF] end", "--out", out]
+    code, _, err = run(capsys, *argv)
+    assert code == 0, err  # the Gaussian source takes each dataset's dimension
+    with (out / "results.csv").open() as f:
+        assert {r["dataset"] for r in csv.DictReader(f)} == {"moons", "mixture32"}

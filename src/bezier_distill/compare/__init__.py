@@ -77,17 +77,20 @@ def _check_data(cfg: CompareConfig, datasets: list[str]) -> tuple[bool, bool, bo
         raise BadInput(
             "--baselines OT-CFM re-pairs the data, but a paired task's pairs are given: leave it out"
         )
-    first = next(iter(targets.values()))
-    source = first.paired if paired else get_distribution(cfg.source, dim=first.dim, data_dir=cfg.data_dir)
+    sources = {
+        d: t.paired if paired else get_distribution(cfg.source, dim=t.dim, data_dir=cfg.data_dir)
+        for d, t in targets.items()
+    }  # one per target: a Gaussian source takes each dataset's dimension
     if not paired:
-        for target in targets.values():  # a pairing the data cannot take fails here, before any training
-            data_coupling(source, target, cfg.pairing)
+        for d, target in targets.items():  # a pairing the data cannot take fails here, before any training
+            data_coupling(sources[d], target, cfg.pairing)
+    first = next(iter(targets.values()))
     images = first.image_shape is not None
     if images and any(len(feature_metrics(t)) < 2 for t in targets.values()):
         raise BadInput(
             "compare on images needs a built-in image dataset: its two shipped classifiers give the FIDs"
         )
-    return images, source.image_shape is not None, paired
+    return images, next(iter(sources.values())).image_shape is not None, paired
 
 
 def _floors(chain_floors: list[dict], images: bool) -> dict:
