@@ -649,7 +649,13 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
             assert 0 <= twin - evals[(f"{k}-RF + distill", budget)] < 3 * batch
             assert twin > evals[(recipe, budget)]
         assert f"Equal compute, {k}-RF, 1 NFE" in report and f"Equal compute, {k}-RF, 2 NFE" in report
+        # the control: 1-RF + distill trained as much longer, one and two steps
+        for budget in ("1", "2"):
+            control = evals[(f"1-RF + distill @ {k}-RF compute", budget)]
+            assert 0 <= control - evals[(f"{k}-RF + distill", budget)] < 3 * batch
+        assert f"Equal compute control, {k}-RF, 1 NFE" in report
     assert ("Bezier n=2 [1-RF] end @ 2-RF compute", "2") not in evals  # one-step twins: one step
+    assert config_steps(out, "d1-k2-eq4") == config_steps(out, "guided-n2-1-RF-chord-eq4")  # same compute
     steps = json.loads((out / "runs/moons/seed0/guided-n2-1-RF-end-eq4/config.json").read_text())["steps"]
     assert steps > 10 and (out / "frontier.png").stat().st_size > 0
     # students train --student-steps (10), teachers --steps (20), and the compute counts each
@@ -658,6 +664,10 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
     first = next(r for r in rows if r["method"] == "1-RF + distill" and r["nfe_budget"] == "1")
     spent = evals[("1-RF + distill", "1")] - evals[("1-RF", "ODE")]
     assert spent == 3 * 10 * batch + float(first["teacher_evals"])
+
+
+def config_steps(out, name: str) -> int:
+    return json.loads((out / f"runs/moons/seed0/{name}/config.json").read_text())["steps"]
 
 
 def test_reflow_anchored_on_data_ends_every_pair_on_a_training_row(tmp_path, capsys):

@@ -10,7 +10,9 @@ For each dataset and seed one chain of ordinary recipe runs lives under
 * Bezier Distillation for every degree, teacher set and objective of the configuration, and
   with ``--equal-compute K,...`` the primary recipes' twins trained for more steps, each to the
   compute of the k-RF + distill student of a listed k above its teachers' rank (the frontier;
-  compute counts forward passes: three per training sample plus every teacher evaluation);
+  compute counts forward passes: three per training sample plus every teacher evaluation), and
+  beside them the control: the 1-RF + distill students trained longer to the same compute (do the
+  extra steps help any student from the 1-RF, or the Bezier one?);
 * the field's few-step baselines of the configuration (``--baselines``), each spending the
   training samples of a 1-RF + distill chain (two runs of ``steps x batch_size``): 2-RF++
   (the 1-RF reflowed once with the 2-rf++ recipe), OT-CFM (a 1-RF on minibatch-OT pairs) and
@@ -262,6 +264,31 @@ def build_chain(
                     teacher_nfe=up_nfe,
                     stages=k + 1,
                     samplers=(sampler,),
+                )
+            )
+
+    for k in cfg.equal_compute_list():
+        # the control of the equal-compute Bezier twins: 1-RF + distill trained as much longer
+        for grid in (1, 2):
+            base = next(m for m in models if m.folder == root / f"d1-k{grid}")
+            target = next(m for m in models if m.folder == root / f"d{k}-k{grid}").compute
+            extra_steps = math.ceil((target - base.compute) / (TRAIN_COST * sizes["batch_size"]))
+            if extra_steps <= 0:
+                continue
+            twin = f"d1-k{grid}-eq{k}"
+            longer = student | {"steps": student["steps"] + extra_steps}
+            run_distill(
+                DistillConfig(out=folder(twin), pairs=folder("pairs1"), k=grid, **longer), progress=False
+            )
+            models.append(
+                dataclasses.replace(
+                    base,
+                    method=equal_compute_method(base.method, k),
+                    family="k-RF + distill, equal compute",
+                    folder=root / twin,
+                    seconds=coupled[1][0] + run_seconds(folder(twin)),
+                    train_samples=base.train_samples + extra_steps * sizes["batch_size"],
+                    extra={"equal_compute": f"{k}-RF + distill"},
                 )
             )
 

@@ -126,6 +126,18 @@ def claims_of(cfg: CompareConfig) -> list[Claim]:
             for k in cfg.equal_compute_list()
             for budget, recipe in (("1", cfg.primary_one_step), ("2", cfg.primary_two_step))
         ],
+        *[
+            Claim(
+                f"Equal compute control, {k}-RF, {budget} NFE: the primary Bezier recipe against "
+                f"1-RF + distill, both trained longer to the compute of {k}-RF + distill (is it the curve "
+                "or the extra steps?)",
+                budget,
+                equal_compute_method(recipe, k),
+                equal_compute_method("1-RF + distill", k),
+            )
+            for k in cfg.equal_compute_list()
+            for budget, recipe in (("1", cfg.primary_one_step), ("2", cfg.primary_two_step))
+        ],
         Claim(
             "Exploratory, 1 NFE: best Bezier variant against the best k-RF + distill", "1", None, None, True
         ),
@@ -504,7 +516,8 @@ def frontier(rows: list[dict], datasets: list[str], floors: dict, out: Path, lab
     every other few-step model as a point. Returns the file name."""
     q, evals = aggregate(rows), aggregate(rows, "compute_evals")
     family = {r["method"]: r["family"] for r in rows}
-    twins = {r["method"]: r["method"].split(" @ ")[0] for r in rows if r["family"] == "Bezier, equal compute"}
+    stretched_families = ("Bezier, equal compute", "k-RF + distill, equal compute")
+    twins = {r["method"]: r["method"].split(" @ ")[0] for r in rows if r["family"] in stretched_families}
     panels = {}
     for d in datasets:
         for n in ("1", "2"):
@@ -516,6 +529,10 @@ def frontier(rows: list[dict], datasets: list[str], floors: dict, out: Path, lab
                 x = evals[(dd, m, b)].mean
                 if _DISTILLED.match(m):
                     lines["k-RF + distill"].append((x, s.mean, s.sd))
+                    if m in stretched:  # the control's line starts where 1-RF + distill is
+                        lines[f"{m}, trained longer"].append((x, s.mean, s.sd))
+                elif family[m] == "k-RF + distill, equal compute":
+                    lines[f"{twins[m]}, trained longer"].append((x, s.mean, s.sd))
                 elif twins.get(m, m) in stretched:
                     lines[twins.get(m, m)].append((x, s.mean, s.sd))
                 elif family[m] != "k-RF":
