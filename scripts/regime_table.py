@@ -6,7 +6,7 @@
 Reads ``claims.json`` of each finished ``bezier-distill compare`` folder given and prints one
 markdown row per (regime, dataset): the verdict of each claim (the premise "2-RF + distill beats
 1-RF + distill" at 1 and 2 NFE, claim 1, claim 2 at 1 and 2 NFE, claim 1 at the 2-RF's compute
-where the run has it) with the paired difference of the headline metric (candidate - baseline;
+and its control, the Bezier twin against 1-RF + distill trained as long, where the run has them) with the paired difference of the headline metric (candidate - baseline;
 negative: the candidate is better). Folders without a ``claims.json`` (runs not finished) are
 listed as such.
 """
@@ -25,6 +25,8 @@ COLUMNS = (
     ("Claim 2 at 2 NFE", "claim 2, 2 NFE"),
     ("Equal compute, 2-RF, 1 NFE", "claim 1 at the 2-RF's compute, 1 NFE"),
     ("Equal compute, 2-RF, 2 NFE", "claim 1 at the 2-RF's compute, 2 NFE"),
+    ("Equal compute control, 2-RF, 1 NFE", "Bezier vs 1-RF + distill, both at the 2-RF's compute, 1 NFE"),
+    ("Equal compute control, 2-RF, 2 NFE", "Bezier vs 1-RF + distill, both at the 2-RF's compute, 2 NFE"),
 )
 
 
