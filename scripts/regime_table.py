@@ -6,8 +6,9 @@
 Reads ``claims.json`` of each finished ``bezier-distill compare`` folder given and prints one
 markdown row per (regime, dataset): the verdict of each claim (the premise "2-RF + distill beats
 1-RF + distill" at 1 and 2 NFE, claim 1, claim 2 at 1 and 2 NFE, claim 1 at the 2-RF's compute
-and its control, the Bezier twin against 1-RF + distill trained as long, where the run has them) with the paired difference of the headline metric (candidate - baseline;
-negative: the candidate is better). Folders without a ``claims.json`` (runs not finished) are
+and its control, the Bezier twin against 1-RF + distill trained as long, where the run has them)
+with the paired difference of the headline metric (candidate - baseline; negative: the candidate
+is better). Folders without a ``claims.json`` (runs not finished) are
 listed as such.
 """
 
