@@ -455,10 +455,11 @@ def _make_coupling(cfg, ensemble: TeacherEnsemble, model_dir: str, progress: boo
             )
         drawn = get_distribution(found["data"], data_dir=cfg.data_dir, reference=found.get("reference"))
         identity["anchor"] = {"data": drawn.name}
-        if drawn.paired is not None:  # a paired task: its given pairs, the input as z0
+        given = drawn.paired is not None  # a paired task: its given pairs, the input as z0
+        if given:
             drawn = GivenRows(GivenCoupling(source, drawn))
             identity["anchor"]["pairs"] = "given"
-        maker = DataAnchored(ensemble, given=isinstance(drawn, GivenRows))
+        maker = DataAnchored(ensemble, given=given)
     rows = min(cfg.shard_size, cfg.n_pairs)
     size = rows * (ensemble.degree + 1) * math.prod(ensemble.data_shape)
     check_fits(4 * size, f"a shard of {rows} rows", "--shard-size", cfg.device)

@@ -89,6 +89,10 @@ class Model:
         sample (a forward and a backward pass) plus every teacher evaluation upstream."""
         return TRAIN_COST * self.train_samples + self.teacher_evals
 
+    def steps_to(self, compute: float, batch_size: int) -> int:
+        """Extra training steps of ``batch_size`` that bring this model to ``compute`` (rounded up)."""
+        return math.ceil((compute - self.compute) / (TRAIN_COST * batch_size))
+
 
 TRAIN_COST = 3  # forward-pass equivalents of one training sample (forward + backward)
 
@@ -272,7 +276,7 @@ def build_chain(
         for grid in (1, 2):
             base = next(m for m in models if m.folder == root / f"d1-k{grid}")
             target = next(m for m in models if m.folder == root / f"d{k}-k{grid}").compute
-            extra_steps = math.ceil((target - base.compute) / (TRAIN_COST * sizes["batch_size"]))
+            extra_steps = base.steps_to(target, sizes["batch_size"])
             if extra_steps <= 0:
                 continue
             twin = f"d1-k{grid}-eq{k}"
@@ -350,7 +354,7 @@ def build_chain(
                 for k in matched:
                     # the compute of the k-RF + distill student, made up by more training steps
                     target = next(m for m in models if m.method == f"{k}-RF + distill").compute
-                    extra_steps = math.ceil((target - base.compute) / (TRAIN_COST * sizes["batch_size"]))
+                    extra_steps = base.steps_to(target, sizes["batch_size"])
                     if extra_steps <= 0:
                         continue
                     twin = f"{name}-eq{k}"
