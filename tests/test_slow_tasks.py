@@ -61,9 +61,14 @@ def test_on_each_paired_task_the_distilled_student_beats_one_euler_step_of_the_1
     # 18.99, 19.72, 19.49; inpaint 19.85, 20.62, 20.48; denoise 20.75, 21.07, 21.06 (dB). A perfectly
     # trained 1-RF's Euler step would be the posterior mean, the PSNR optimum (METHOD.md section 8);
     # at this budget it is not, and the student learned the sharper ODE end. On thin:digits it is
-    # near enough: the Euler step keeps the PSNR (19.48 against the student's 19.33 and the Bezier
-    # student's 19.18 dB) while the student wins in FID (9.6 -> 4.2), as section 8 says it may.
-    if task != "thin:digits":
+    # near enough: the Euler step keeps the PSNR (19.48 against the student's 19.33) while the
+    # student wins in FID (9.6 -> 4.2). There the student's own target, the 1-RF's rk4 x 10 ODE, is
+    # itself below the Euler step (19.06 dB): no student faithful to its teacher can pass it (one
+    # trained 1,200 steps instead of 400 scores 19.28), so the test asserts that cause instead.
+    if task == "thin:digits":
+        ode = _scores(tmp_path, "rf1", ["--solver", "rk4", "--solver-steps", "10"])
+        assert ode["psnr"] < scores["rf1"]["psnr"] and ode["fid"] < scores["rf1"]["fid"]
+    else:
         assert scores["d1"]["psnr"] > scores["rf1"]["psnr"]
     assert scores["d1"]["fid"] < scores["rf1"]["fid"]
     assert math.isfinite(scores["bez"]["psnr"]) and 0 < scores["bez"]["ssim"] < 1
