@@ -6,10 +6,10 @@
 Reads ``claims.json`` of each finished ``bezier-distill compare`` folder given and prints one
 markdown row per (regime, dataset): the verdict of each claim (the premise "2-RF + distill beats
 1-RF + distill" at 1 and 2 NFE, claim 1, claim 2 at 1 and 2 NFE, claim 1 at the 2-RF's compute
-and its control, the Bezier twin against 1-RF + distill trained as long, where the run has them)
-with the paired difference of the headline metric (candidate - baseline; negative: the candidate
-is better). Folders without a ``claims.json`` (runs not finished) are
-listed as such.
+and its control, the Bezier twin against 1-RF + distill trained as long, and the curve control,
+the one-step end student against end/grid, where the run has them) with the paired difference
+of the headline metric (candidate - baseline; negative: the candidate is better). Folders without
+a ``claims.json`` (runs not finished) are listed as such.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ COLUMNS = (
     ("Equal compute, 2-RF, 2 NFE", "claim 1 at the 2-RF's compute, 2 NFE"),
     ("Equal compute control, 2-RF, 1 NFE", "Bezier vs 1-RF + distill, both at the 2-RF's compute, 1 NFE"),
     ("Equal compute control, 2-RF, 2 NFE", "Bezier vs 1-RF + distill, both at the 2-RF's compute, 2 NFE"),
+    ("Curve control, 1 NFE", "Bezier end vs end/grid (true states only), 1 NFE"),
 )
 
 

@@ -637,6 +637,8 @@ def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, cap
     }
     assert widths == {"rf1": 16, "rf4": 16, "d4-k1": 8, "cd": 8, "guided-n2-1-RF-end": 8}
     assert "Premise, 1 NFE" in report
+    # the curve control: the named one-step recipe against end/grid, which sees only true states
+    assert "Curve control, 1 NFE" in report and "vs Bezier n=2 [1-RF] end/grid " in report
     noisy = "runs/moons/seed0/guided-n2-1-RFguides_2-RFend-end_mixed_noise0.2/config.json"
     assert json.loads((out / noisy).read_text())["guide_noise"] == 0.2
     # the frontier: the primary recipes trained longer, each to a k-RF + distill's compute
