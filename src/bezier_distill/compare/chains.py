@@ -93,6 +93,16 @@ class Model:
         """Extra training steps of ``batch_size`` that bring this model to ``compute`` (rounded up)."""
         return math.ceil((compute - self.compute) / (TRAIN_COST * batch_size))
 
+    def trained_longer(self, k: int, extra_steps: int, batch_size: int, **changes) -> Model:
+        """Its twin trained ``extra_steps`` more, to the compute of ``k``-RF + distill (named so)."""
+        return dataclasses.replace(
+            self,
+            method=equal_compute_method(self.method, k),
+            train_samples=self.train_samples + extra_steps * batch_size,
+            extra=self.extra | {"equal_compute": f"{k}-RF + distill"},
+            **changes,
+        )
+
 
 TRAIN_COST = 3  # forward-pass equivalents of one training sample (forward + backward)
 
@@ -285,14 +295,13 @@ def build_chain(
                 DistillConfig(out=folder(twin), pairs=folder("pairs1"), k=grid, **longer), progress=False
             )
             models.append(
-                dataclasses.replace(
-                    base,
-                    method=equal_compute_method(base.method, k),
+                base.trained_longer(
+                    k,
+                    extra_steps,
+                    sizes["batch_size"],
                     family="k-RF + distill, equal compute",
                     folder=root / twin,
                     seconds=coupled[1][0] + run_seconds(folder(twin)),
-                    train_samples=base.train_samples + extra_steps * sizes["batch_size"],
-                    extra={"equal_compute": f"{k}-RF + distill"},
                 )
             )
 
@@ -361,15 +370,14 @@ def build_chain(
                     longer = dataclasses.replace(trained, out=folder(twin), steps=trained.steps + extra_steps)
                     run_bezier(longer, progress=False)
                     models.append(
-                        dataclasses.replace(
-                            base,
-                            method=equal_compute_method(method, k),
+                        base.trained_longer(
+                            k,
+                            extra_steps,
+                            sizes["batch_size"],
                             family="Bezier, equal compute",
                             folder=root / twin,
                             seconds=up + run_seconds(folder(twin)),
-                            train_samples=base.train_samples + extra_steps * sizes["batch_size"],
                             samplers=budgets,
-                            extra=base.extra | {"equal_compute": f"{k}-RF + distill"},
                         )
                     )
     return models
