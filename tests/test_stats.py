@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import math
 
 import numpy as np
@@ -343,3 +344,32 @@ def test_verdicts_reject_bad_alpha(alpha):
 def test_verdicts_reject_non_differences():
     with pytest.raises(ValueError):
         verdicts([0.03])
+
+
+def test_options_table_decides_each_option_against_the_baseline(tmp_path):
+    # scripts/options_table.py (the option tables of docs/RESULTS.md) on a made-up comparison:
+    # one option clearly better than the baseline on every seed, one indistinguishable from it
+    spec = importlib.util.spec_from_file_location("options_table", "scripts/options_table.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    rng = np.random.default_rng(0)
+    fields = ["dataset", "seed", "method", "family", "nfe_budget", "objective", "quality"]
+    lines = [",".join(fields)]
+    for seed in range(5):
+        base = 1.0 + rng.normal(0, 0.1)
+        for method, family, objective, score in (
+            ("1-RF + distill", "k-RF + distill", "", base),
+            ("Bezier n=2 [1-RF] end/mixed", "Bezier", "end/mixed", base - 0.5 + rng.normal(0, 0.01)),
+            ("Bezier n=2 [1-RF] end", "Bezier", "end", base + rng.normal(0, 0.3)),
+            ("Bezier n=2 [1-RF] chord", "Bezier", "chord", base),
+        ):
+            lines.append(f"moons,{seed},{method},{family},1,{objective},{score}")
+    (tmp_path / "results.csv").write_text("\n".join(lines) + "\n")
+    margin = {"W2": {"margin": 0.05}}
+    claims = {"margin": 0.05, "claims": [{"results": [{"dataset": "moons", "metrics": margin}]}]}
+    (tmp_path / "claims.json").write_text(json.dumps(claims))
+    text = script.main([str(tmp_path), "--nfe", "1", "--objectives", "end/mixed,end"])
+    rows = {line.split(" | ")[0].strip("| "): line for line in text.splitlines()[2:]}
+    assert set(rows) == {"Bezier n=2 [1-RF] end/mixed", "Bezier n=2 [1-RF] end"}  # chord not asked for
+    assert rows["Bezier n=2 [1-RF] end/mixed"].endswith("better** |")
+    assert rows["Bezier n=2 [1-RF] end"].endswith(" inconclusive |")

@@ -433,7 +433,11 @@ class BezierConfig(Optim, Arch, RunFlags, Common):
     allow_changed_teacher: bool = opt(
         False, "use the coupling although its teacher's weights differ from the SHA-256 it recorded"
     )
-    objective: str = opt("end", f"objective: {', '.join(BEZIER_OBJECTIVES)}")
+    objective: str = opt(
+        "chord",
+        f"objective: {', '.join(BEZIER_OBJECTIVES)} (chord: a two-step student, the measured default; "
+        "end: a one-step student, best with --time-sampling mixed)",
+    )
     k: int = opt(2, "grid steps of the chord objective (and of --time-sampling grid)")
     time_sampling: str = opt("uniform", f"training times of end/tangent: {', '.join(TIME_SAMPLINGS)}")
     guide_noise: float = opt(
