@@ -373,3 +373,28 @@ def test_options_table_decides_each_option_against_the_baseline(tmp_path):
     assert set(rows) == {"Bezier n=2 [1-RF] end/mixed", "Bezier n=2 [1-RF] end"}  # chord not asked for
     assert rows["Bezier n=2 [1-RF] end/mixed"].endswith("better** |")
     assert rows["Bezier n=2 [1-RF] end"].endswith(" inconclusive |")
+
+
+def test_accumulation_table_pairs_each_twin_with_the_reference(tmp_path):
+    # scripts/accumulation_table.py: a twin whose 2-RF is worse by 0.1 on every seed and drifts
+    # as far shows +0.1 [+0.1, +0.1] and +0 against the reference; a dataset only one run has is left out
+    spec = importlib.util.spec_from_file_location("accumulation_table", "scripts/accumulation_table.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    fields = "dataset,seed,method,nfe_budget,quality,coupling_drift"
+    for name, shift, datasets in (("ref", 0.0, ("moons", "spirals")), ("twin", 0.1, ("moons",))):
+        lines = [fields]
+        for d in datasets:
+            for seed in range(3):
+                lines += [
+                    f"{d},{seed},1-RF,ODE,{1 + seed / 10},0",
+                    f"{d},{seed},2-RF,ODE,{1.2 + seed / 10 + shift},{0.5 + seed / 10}",
+                    f"{d},{seed},2-RF + distill,1,{1.3 + seed / 10},",
+                ]
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.csv").write_text("\n".join(lines) + "\n")
+    text = script.main([str(tmp_path / "ref"), str(tmp_path / "twin"), "--rectifications", "2"])
+    rows = [line.split(" | ") for line in text.splitlines()[2:]]
+    assert [r[0].strip("| ") for r in rows] == ["moons", "moons"]
+    two = rows[1]
+    assert two[6] == "+0.1 [+0.1, +0.1]" and two[8] == "+0 [+0, +0]"
