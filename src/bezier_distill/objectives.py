@@ -211,14 +211,15 @@ class Distillation(Objective):
 @dataclass
 class BezierDistillation(Objective):
     """Bezier Distillation on a guided coupling (``sample_points(batch, generator)`` returns control
-    points ``(n + 1, batch, *D)``) with the ``objective`` ``end``, ``tangent`` or ``chord``.
+    points ``(n + 1, batch, *D)``) with the ``objective`` ``end``, ``end-space``, ``tangent`` or
+    ``chord`` (the default, with ``k = 2``: the two-step student the measurements chose).
 
     ``guide_noise`` > 0 draws each batch's interior control points from a Gaussian around the
     stored guides (standard deviation ``guide_noise``, fresh in every batch): noisy guides, a
     guiding distribution rather than a point; the ends ``P_0`` and ``P_n`` stay as they are."""
 
     coupling: Any
-    objective: str = "end"
+    objective: str = "chord"
     k: int = 2
     time_sampling: str = "uniform"
     loss: str = "l2"
