@@ -79,9 +79,9 @@ def main(argv: list[str] | None = None) -> str:
             if (m, d) not in cells:
                 parts.append("-")
                 continue
-            t = tests[cells[(m, d)]]
-            mark = "**" if decided[cells[(m, d)]] == "better" else ""
-            parts.append(f"{mark}{t.mean:+.3g} [{t.low:+.3g}, {t.high:+.3g}] {decided[cells[(m, d)]]}{mark}")
+            t, verdict = tests[cells[(m, d)]], decided[cells[(m, d)]]
+            mark = "**" if verdict == "better" else ""
+            parts.append(f"{mark}{t.mean:+.3g} [{t.low:+.3g}, {t.high:+.3g}] {verdict}{mark}")
         lines.append(f"| {m} | " + " | ".join(parts) + " |")
     text = "\n".join(lines)
     print(text)
