@@ -115,3 +115,27 @@ def test_commands_that_run_in_one_process_refuse_torchrun(tmp_path):
         timeout=300,
     )
     assert proc.returncode != 0 and "runs in one process" in proc.stderr
+
+
+RELEASE = """
+import os, sys, time, torch
+from bezier_distill import distributed
+distributed.init_from_env()
+net = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(3, 3))
+net(torch.ones(2, 3)).sum().backward()
+del net
+distributed.shutdown()
+time.sleep(0.5)  # a group still alive keeps its threads running
+names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+print("gloo threads left:", [n for n in names if "gloo" in n], file=sys.stderr)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads thread names from /proc")
+def test_shutdown_releases_the_process_group_after_ddp(tmp_path):
+    # A group that outlives shutdown is torn down with the interpreter, which can abort a rank
+    # after its work is done.
+    script = tmp_path / "release.py"
+    script.write_text(RELEASE)
+    proc = run([*TORCHRUN[:-2], str(script)])
+    assert proc.stderr.count("gloo threads left: []") == 2, proc.stderr[-2000:]

@@ -10,6 +10,7 @@ writes shared files and shows progress.
 
 from __future__ import annotations
 
+import importlib
 import os
 
 import torch
@@ -25,6 +26,11 @@ def init_from_env(device: str = "cpu") -> bool:
     backend = "nccl" if device.startswith("cuda") else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    # DistributedDataParallel imports torch._dynamo; imported after the group exists, it keeps a
+    # reference to it, so destroy_process_group leaves gloo's threads running until the
+    # interpreter's teardown, which now and then aborts the process ("terminate called without
+    # an active exception") after the work is done. Imported first, it holds nothing.
+    importlib.import_module("torch._dynamo")
     dist.init_process_group(backend)
     return True
 
