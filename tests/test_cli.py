@@ -601,6 +601,29 @@ def test_consistency_sampling_beyond_one_step_needs_a_gaussian_source(tmp_path, 
     assert code == 2 and "re-noises with Gaussian noise" in err and not (tmp_path / "t.npy").exists()
 
 
+def test_a_resumed_compare_reuses_a_chains_scores_until_a_model_changes(tmp_path, capsys, monkeypatch):
+    from bezier_distill.compare import chains
+
+    out = tmp_path / "cmp"
+    tiny = ["compare", "--datasets", "moons", "--steps", "20", "--n-pairs", "200", "--n-eval", "100"]
+    tiny += ["--hidden", "16", "--layers", "1", "--teacher-solver", "euler:10", "--rectifications", "2"]
+    tiny += ["--degrees", "2", "--teacher-sets", "1-RF", "--objectives", "end", "--baselines", ""]
+    tiny += ["--primary-two-step", "Bezier n=2 [1-RF] end", "--seeds", "0", "--out", out]
+    assert run(capsys, *tiny)[0] == 0
+    first = (out / "results.csv").read_text()
+    calls = []
+    scored = chains.evaluate_chain
+    monkeypatch.setattr(chains, "evaluate_chain", lambda *a: calls.append(a) or scored(*a))
+    assert run(capsys, *tiny, "--resume")[0] == 0
+    assert calls == [] and (out / "results.csv").read_text() == first
+    # other weights in a finished stage (its checkpoint and model from a sibling): scored again
+    seed0 = out / "runs/moons/seed0"
+    shutil.copy(seed0 / "d2-k1/checkpoint.pt", seed0 / "d1-k1/checkpoint.pt")
+    shutil.copy(seed0 / "d2-k1/model/model.safetensors", seed0 / "d1-k1/model/model.safetensors")
+    assert run(capsys, *tiny, "--resume")[0] == 0
+    assert len(calls) == 1 and (out / "results.csv").read_text() != first
+
+
 def test_compare_follows_error_accumulation_to_four_rectifications(tmp_path, capsys):
     out = tmp_path / "cmp"
     argv = ["compare", "--datasets", "moons", "--seeds", "0", "--steps", "20", "--n-pairs", "200"]

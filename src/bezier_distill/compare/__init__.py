@@ -28,7 +28,7 @@ from ..errors import BadInput
 from ..evaluation import feature_metrics
 from ..recipes import start_run
 from ..storage import atomic_write_bytes, atomic_write_json
-from .chains import build_chain, evaluate_chain
+from .chains import build_chain, scored_chain
 from .report import (
     accumulation,
     aggregate,
@@ -115,7 +115,7 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
         log(f"[compare {i}/{total}] {d}, seed {seed}")
         root = out / "runs" / d / f"seed{seed}"
         models = build_chain(cfg, sizes, d, seed, root, resume, images=images, translation=translation)
-        chain = evaluate_chain(models, d, seed, sizes["n_eval"], cfg)
+        chain = scored_chain(models, d, seed, sizes["n_eval"], cfg, root)
         rows += chain["rows"]
         chain_floors[d].append(chain["floor"])
         if seed == seeds[0]:

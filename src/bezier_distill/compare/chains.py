@@ -30,9 +30,14 @@ from the same held-out draws (how far the rectifications have moved the coupling
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import torch
 
 from ..config import BezierConfig, CompareConfig, DistillConfig, GuideConfig, ReflowConfig, TrainConfig
 from ..data import get_distribution, get_source
@@ -49,6 +54,7 @@ from ..models import from_pretrained
 from ..recipes import run_bezier, run_distill, run_guide, run_reflow, run_train
 from ..seeding import stream_seed
 from ..solvers import SolverSpec
+from ..storage import atomic_write_bytes
 from ..training import run_seconds
 
 
@@ -598,3 +604,48 @@ def evaluate_chain(models: list[Model], dataset: str, seed: int, n_eval: int, cf
         "x0": data.x0,
         "truth": data.truth,
     }
+
+
+EVALUATION = "evaluation.pt"  # a chain's scores, kept in its folder so a resumed compare skips them
+_PACKAGE = Path(__file__).resolve().parents[1]
+# Settings that choose which chains run, not what a chain's scores are.
+_NOT_SCORED = ("datasets", "seeds", "baselines", "out", "resume", "overwrite")
+
+
+def _evaluation_key(models: list[Model], dataset: str, seed: int, n_eval: int, cfg: CompareConfig) -> str:
+    """A digest of everything a chain's scores depend on: the settings, the models (what they are,
+    and the bytes of each one's saved weights and architecture) and the package's own source, so
+    an edited metric or a retrained model is scored again. (A resume rewrites a finished model's
+    files with the same bytes, so their times say nothing.)"""
+    h = hashlib.sha256()
+    settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_SCORED}
+    h.update(json.dumps([settings, dataset, seed, n_eval], sort_keys=True, default=str).encode())
+    for m in models:
+        h.update(hashlib.sha256(repr(m).encode()).digest())
+        for f in sorted((Path(m.folder) / "model").rglob("*")):
+            if f.is_file():
+                h.update(hashlib.sha256(f.read_bytes()).digest())
+    for f in sorted(_PACKAGE.rglob("*.py")):
+        h.update(hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def scored_chain(
+    models: list[Model], dataset: str, seed: int, n_eval: int, cfg: CompareConfig, root: Path
+) -> dict:
+    """:func:`evaluate_chain`, kept in ``root`` and reused while nothing it depends on changed
+    (scoring an image chain takes as long as training one of its models)."""
+    path = Path(root) / EVALUATION
+    key = _evaluation_key(models, dataset, seed, n_eval, cfg)
+    if path.is_file():
+        try:
+            kept = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 - an unreadable copy is scored again
+            kept = None
+        if isinstance(kept, dict) and kept.get("key") == key:
+            return kept["chain"]
+    chain = evaluate_chain(models, dataset, seed, n_eval, cfg)
+    buf = io.BytesIO()
+    torch.save({"key": key, "chain": chain}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+    return chain
