@@ -270,12 +270,16 @@ def test_resume_and_overwrite(tmp_path, capsys):
     assert (out / "model" / "model.safetensors").read_bytes() != weights
 
 
+# one dataset, one Bezier variant, tiny networks and budgets: a whole comparison in seconds
+TINY_COMPARE = ["compare", "--datasets", "moons", "--steps", "20", "--n-pairs", "200", "--n-eval", "100"]
+TINY_COMPARE += ["--hidden", "16", "--layers", "1", "--teacher-solver", "euler:10", "--rectifications", "2"]
+TINY_COMPARE += ["--degrees", "2", "--teacher-sets", "1-RF", "--objectives", "end"]
+TINY_COMPARE += ["--primary-two-step", "Bezier n=2 [1-RF] end"]
+
+
 def test_a_resumed_compare_adds_a_seed_and_reuses_the_trained_chains(tmp_path, capsys):
     out = tmp_path / "cmp"
-    tiny = ["compare", "--datasets", "moons", "--steps", "20", "--n-pairs", "200", "--n-eval", "100"]
-    tiny += ["--hidden", "16", "--layers", "1", "--teacher-solver", "euler:10", "--rectifications", "2"]
-    tiny += ["--degrees", "2", "--teacher-sets", "1-RF", "--objectives", "end", "--out", out]
-    tiny += ["--primary-two-step", "Bezier n=2 [1-RF] end"]
+    tiny = [*TINY_COMPARE, "--out", out]
 
     def results():
         with (out / "results.csv").open() as f:
@@ -605,10 +609,7 @@ def test_a_resumed_compare_reuses_a_chains_scores_until_a_model_changes(tmp_path
     from bezier_distill.compare import chains
 
     out = tmp_path / "cmp"
-    tiny = ["compare", "--datasets", "moons", "--steps", "20", "--n-pairs", "200", "--n-eval", "100"]
-    tiny += ["--hidden", "16", "--layers", "1", "--teacher-solver", "euler:10", "--rectifications", "2"]
-    tiny += ["--degrees", "2", "--teacher-sets", "1-RF", "--objectives", "end", "--baselines", ""]
-    tiny += ["--primary-two-step", "Bezier n=2 [1-RF] end", "--seeds", "0", "--out", out]
+    tiny = [*TINY_COMPARE, "--baselines", "", "--seeds", "0", "--out", out]
     assert run(capsys, *tiny)[0] == 0
     first = (out / "results.csv").read_text()
     calls = []

@@ -30,6 +30,7 @@ from the same held-out draws (how far the rectifications have moved the coupling
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import json
@@ -50,11 +51,11 @@ from ..evaluation import (
     solver_error,
     truth_scores,
 )
-from ..models import from_pretrained
+from ..models import CONFIG_NAME, from_pretrained
 from ..recipes import run_bezier, run_distill, run_guide, run_reflow, run_train
 from ..seeding import stream_seed
 from ..solvers import SolverSpec
-from ..storage import atomic_write_bytes
+from ..storage import atomic_write_bytes, sha256_file
 from ..training import run_seconds
 
 
@@ -612,22 +613,22 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 _NOT_SCORED = ("datasets", "seeds", "baselines", "out", "resume", "overwrite")
 
 
+@functools.cache
+def _source_digest() -> str:
+    """The SHA-256 of each of the package's source files (the code that scores), once per process."""
+    return "".join(sha256_file(f) for f in sorted(_PACKAGE.rglob("*.py")))
+
+
 def _evaluation_key(models: list[Model], dataset: str, seed: int, n_eval: int, cfg: CompareConfig) -> str:
     """A digest of everything a chain's scores depend on: the settings, the models (what they are,
-    and the bytes of each one's saved weights and architecture) and the package's own source, so
-    an edited metric or a retrained model is scored again. (A resume rewrites a finished model's
-    files with the same bytes, so their times say nothing.)"""
-    h = hashlib.sha256()
+    and each one's saved ``config.json``: its architecture and the SHA-256 of its weights, which
+    loading checks) and the package's own source, so an edited metric or a retrained model is
+    scored again. (A resume rewrites a finished model's files with the same bytes, so their
+    times say nothing.)"""
     settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in _NOT_SCORED}
-    h.update(json.dumps([settings, dataset, seed, n_eval], sort_keys=True, default=str).encode())
-    for m in models:
-        h.update(hashlib.sha256(repr(m).encode()).digest())
-        for f in sorted((Path(m.folder) / "model").rglob("*")):
-            if f.is_file():
-                h.update(hashlib.sha256(f.read_bytes()).digest())
-    for f in sorted(_PACKAGE.rglob("*.py")):
-        h.update(hashlib.sha256(f.read_bytes()).digest())
-    return h.hexdigest()
+    saved = [sha256_file(Path(m.folder) / "model" / CONFIG_NAME) for m in models]
+    parts = [settings, dataset, seed, n_eval, [repr(m) for m in models], saved, _source_digest()]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def scored_chain(
