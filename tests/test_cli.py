@@ -180,7 +180,8 @@ def test_config_file_with_override(tmp_path, capsys):
 
 
 def test_toml_arrays_stand_for_the_lists_flags_take(tmp_path):
-    from bezier_distill.config import CompareConfig, GuideConfig, load
+    from bezier_distill.compare.config import CompareConfig
+    from bezier_distill.config import GuideConfig, load
 
     toml = tmp_path / "c.toml"
     toml.write_text('seeds = [0, 1, 2]\ndatasets = ["moons", "spirals"]\nchannels = [16, 32]\n')
@@ -723,7 +724,7 @@ def test_reflow_anchored_on_data_ends_every_pair_on_a_training_row(tmp_path, cap
 def test_every_committed_comparison_config_is_valid():
     import tomllib
 
-    from bezier_distill.config import CompareConfig
+    from bezier_distill.compare.config import CompareConfig
 
     root = Path(__file__).resolve().parents[1] / "configs"
     configs = sorted(root.rglob("*.toml"))

@@ -15,10 +15,10 @@ import typing
 from collections.abc import Callable
 
 from . import __version__, distributed, storage
+from .compare.config import CompareConfig
 from .config import (
     BezierConfig,
     ClassifierConfig,
-    CompareConfig,
     DemoConfig,
     DistillConfig,
     EvaluateConfig,
@@ -124,7 +124,7 @@ COMMANDS: dict[str, tuple[type, str, Callable | None]] = {
     "sample": (SampleConfig, "recipes:run_sample", _print_sample),
     "evaluate": (EvaluateConfig, "recipes:run_evaluate", _print_evaluate),
     "demo": (DemoConfig, "demo:run_demo", None),
-    "compare": (CompareConfig, "compare:run_compare", None),
+    "compare": (CompareConfig, "compare.run:run_compare", None),
     "classifier": (ClassifierConfig, "recipes:run_classifier", _print_classifier),
 }
 

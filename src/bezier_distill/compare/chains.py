@@ -40,7 +40,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import BezierConfig, CompareConfig, DistillConfig, GuideConfig, ReflowConfig, TrainConfig
+from ..config import BezierConfig, DistillConfig, GuideConfig, ReflowConfig, TrainConfig
 from ..data import get_distribution, get_source
 from ..evaluation import (
     DOPRI,
@@ -57,6 +57,7 @@ from ..seeding import stream_seed
 from ..solvers import SolverSpec
 from ..storage import atomic_write_bytes, sha256_file
 from ..training import run_seconds
+from .config import CompareConfig
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import CompareConfig, flag_name
+from ..config import flag_name
 from ..plotting import (
     dot_plot,
     frontier_panels,
@@ -28,6 +28,7 @@ from ..plotting import (
     xy_panels,
 )
 from .chains import equal_compute_method
+from .config import CompareConfig
 from .stats import PairedDifference, Summary, holm, paired_difference, summary, verdicts
 
 BUDGETS = ("ODE", "1", "2")

@@ -1,0 +1,237 @@
+"""The config of ``bezier-distill compare``: datasets, seeds, budgets, the methods to run and the
+recipes that decide the claims, named before the run."""
+
+import math
+import re
+from dataclasses import dataclass
+
+from ..config.fields import check_choice, check_common, check_positive_int, flag_name, opt, parse_widths
+from ..config.groups import Common, RunFlags
+from ..couplings import PAIRINGS
+from ..errors import BadInput
+from ..objectives import BEZIER_OBJECTIVES, TIME_SAMPLINGS
+from ..solvers import SolverSpec
+from ..teachers import parse_solvers
+
+TEACHER_SETS = (
+    "1-RF",
+    "1-RF x2",
+    "1-RF+2-RF",
+    "1-RF endpoint",
+    "1-RF control",
+    "1-RF guides+2-RF end",
+    "1-RF data-anchored",
+)
+# Bezier objectives of a comparison: OBJECTIVE, or OBJECTIVE/TIME-SAMPLING for end and tangent
+COMPARE_OBJECTIVES = (
+    *BEZIER_OBJECTIVES,
+    *(f"{o}/{t}" for o in ("end", "end-space", "tangent") for t in TIME_SAMPLINGS if t != "uniform"),
+)
+BASELINES = ("2-RF++", "OT-CFM", "CD", "MeanFlow")
+_BEZIER_NAME = re.compile(r"^Bezier n=(?P<degree>\d+) \[(?P<teachers>[^\]]+)\] (?P<objective>[\w/.@-]+)$")
+_DISTILLED_NAME = re.compile(r"^(?P<k>\d+)-RF \+ distill$")
+
+
+def _variant_of(objective: str) -> str | None:
+    """``OBJECTIVE[/SAMPLING]`` of a compare objective ``OBJECTIVE[/SAMPLING][@NOISE]`` (None when
+    the guide-noise suffix is not a non-negative number)."""
+    base, at, noise = objective.partition("@")
+    if at:
+        try:
+            if not 0 <= float(noise) < math.inf:
+                return None
+        except ValueError:
+            return None
+    return base
+
+
+def _items(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+@dataclass(frozen=True)
+class CompareConfig(RunFlags, Common):
+    """k-RF, k-RF + distill and Bezier Distillation on equal budgets, over datasets and seeds."""
+
+    out: str = opt("runs/compare", "output folder (report.md, results.csv, plots, every run)")
+    datasets: str = opt("8gaussians,moons,checkerboard,spirals", "comma-separated target datasets")
+    seeds: str = opt("0,1,2,3,4", "comma-separated seeds (the paired statistics are over these)")
+    steps: int = opt(2000, "training steps of every stage")
+    batch_size: int = opt(256, "batch size of every stage")
+    hidden: int = opt(256, "MLP width of teachers and students")
+    layers: int = opt(3, "MLP hidden layers")
+    n_pairs: int = opt(10000, "pairs / guided rows per coupling")
+    n_eval: int = opt(2000, "evaluation samples per row")
+    teacher_solver: str = opt("rk4:50", "solver of every teacher when making pairs and guides")
+    source: str = opt("gaussian", "source dataset (pi0); an image dataset makes it a translation task")
+    channels: str = opt("32,64", "UNet widths per level (image datasets)")
+    blocks: int = opt(1, "UNet residual blocks per level (image datasets)")
+    pairing: str = opt(
+        "independent",
+        "how the 1-RF teachers pair source and data draws: independent, ot, feature-ot or class (the "
+        "last two pair a translation by content)",
+    )
+    rectifications: int = opt(3, "train k-RF for k up to this (2, 3 or 4), each distilled")
+    degrees: str = opt("2,3", "Bezier degrees, comma-separated")
+    teacher_sets: str = opt(
+        "1-RF,1-RF x2,1-RF+2-RF",
+        "Bezier teacher sets, comma-separated: 1-RF (state guides passed through), '1-RF x2', 1-RF+2-RF "
+        "(averaged states), '1-RF endpoint', '1-RF control' (states as raw control points), "
+        "'1-RF guides+2-RF end' (the 1-RF's states inside, the 2-RF's end), '1-RF data-anchored' "
+        "(rows from training data, the 1-RF solved backward)",
+    )
+    objectives: str = opt(
+        "end,tangent,chord",
+        "Bezier objectives, comma-separated (end-space: end with its loss on the predicted end); "
+        "end, end-space and tangent may name their time sampling, e.g. end/grid (only the grid "
+        "times: the true teacher states), end/u-shaped, end/mixed; '@S' adds "
+        "guide noise of standard deviation S, e.g. end@0.1",
+    )
+    student_hidden: int = opt(
+        0, "MLP width of fresh students (distilled, Bezier, CD); 0: fine-tune the teacher"
+    )
+    student_layers: int = opt(0, "MLP hidden layers of fresh students; 0: the teachers' --layers")
+    student_steps: int = opt(
+        0, "training steps of every student (distilled, Bezier, CD); 0: --steps, as the teachers"
+    )
+    student_channels: str = opt(
+        "", "UNet widths of fresh students (image datasets); empty: fine-tune the teacher"
+    )
+    baselines: str = opt(
+        ",".join(BASELINES),
+        "the field's few-step baselines to run beside them, comma-separated (empty: none), each at the "
+        "training samples of 1-RF + distill",
+    )
+    primary_one_step: str = opt(
+        "Bezier n=2 [1-RF] end", "the Bezier recipe that decides the one-step claims (named before the run)"
+    )
+    baseline_one_step: str = opt("1-RF + distill", "the k-RF + distill baseline of the one-step claim 2")
+    primary_two_step: str = opt(
+        "Bezier n=2 [1-RF] chord", "the Bezier recipe that decides the two-step claim (named before the run)"
+    )
+    baseline_two_step: str = opt("1-RF + distill", "the k-RF + distill baseline of the two-step claim")
+    margin: float = opt(
+        0.05, "equivalence margin as a fraction of the mean noise floor, fixed before the run"
+    )
+    equal_compute: str = opt(
+        "",
+        "the frontier: comma-separated k in 2..--rectifications; the primary Bezier recipes are also "
+        "trained longer, to the compute of each k-RF + distill, and claim 1 is decided there",
+    )
+    quick: bool = opt(False, "a small run for tests (2 datasets, 2 seeds, tiny budgets); sizes ignored")
+
+    def __post_init__(self) -> None:
+        check_common(self)
+        check_positive_int(self, "steps", "batch_size", "hidden", "layers", "n_pairs", "n_eval", "blocks")
+        if not [d for d in self.datasets.split(",") if d.strip()]:
+            raise BadInput("--datasets is empty")
+        check_choice(self, "pairing", tuple(PAIRINGS))
+        if self.rectifications not in (2, 3, 4):
+            raise BadInput(f"--rectifications must be 2, 3 or 4, got {self.rectifications!r}")
+        for name, choices in (("teacher_sets", TEACHER_SETS), ("objectives", COMPARE_OBJECTIVES)):
+            bad = [x for x in _items(getattr(self, name)) if _variant_of(x) not in choices]
+            if bad or not _items(getattr(self, name)):
+                raise BadInput(
+                    f"{flag_name(name)} must list some of {', '.join(choices)}, got {bad or 'none'}"
+                )
+        for name in ("student_hidden", "student_layers", "student_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise BadInput(f"{flag_name(name)} must be a non-negative integer, got {value!r}")
+        if self.student_channels:
+            parse_widths(self.student_channels)
+        bad = [x for x in self.baseline_list() if x not in BASELINES]
+        if bad:
+            raise BadInput(f"--baselines must list some of {', '.join(BASELINES)} (or none), got {bad}")
+        try:
+            degrees = self.degree_list()
+        except ValueError:
+            degrees = []
+        if not degrees or min(degrees) < 2:
+            raise BadInput(f"--degrees must be comma-separated integers >= 2, got {self.degrees!r}")
+        parse_widths(self.channels)
+        try:
+            seeds = [int(x) for x in self.seeds.split(",")]
+        except ValueError:
+            seeds = [-1]
+        if min(seeds) < 0:
+            raise BadInput(f"--seeds must be comma-separated integers >= 0, got {self.seeds!r}")
+        self.teacher_solver_spec()
+        if not (isinstance(self.margin, float | int) and 0 < self.margin < math.inf):
+            raise BadInput(f"--margin must be a positive number, got {self.margin!r}")
+        for name in ("primary_one_step", "primary_two_step"):
+            self._check_bezier_recipe(name)
+        try:
+            ks = self.equal_compute_list()
+        except ValueError:
+            ks = [0]
+        if any(not 2 <= k <= self.rectifications for k in ks):
+            raise BadInput(
+                f"--equal-compute must list rectification counts k in 2..{self.rectifications} "
+                f"(--rectifications), e.g. 2 or 2,3, got {self.equal_compute!r}"
+            )
+        if self.teacher_set_of(self.primary_one_step) not in ("1-RF", "1-RF x2"):
+            raise BadInput(
+                f"--primary-one-step {self.primary_one_step!r} decides claim 1 (fewer rectifications): "
+                "it must be built from 1-RF teachers only (teacher set 1-RF or '1-RF x2')"
+            )
+        for name in ("baseline_one_step", "baseline_two_step"):
+            m = _DISTILLED_NAME.match(getattr(self, name))
+            if not m or not 1 <= int(m["k"]) <= self.rectifications:
+                raise BadInput(
+                    f"{flag_name(name)} must name a k-RF + distill student with k in "
+                    f"1..{self.rectifications}, e.g. '1-RF + distill', got {getattr(self, name)!r}"
+                )
+
+    def _check_bezier_recipe(self, name: str) -> None:
+        value = getattr(self, name)
+        m = _BEZIER_NAME.match(value)
+        if (
+            not m
+            or int(m["degree"]) not in self.degree_list()
+            or m["teachers"] not in self.teacher_set_list()
+            or m["objective"] not in self.objective_list()
+        ):
+            raise BadInput(
+                f"{flag_name(name)} must name a Bezier student of this comparison, "
+                "'Bezier n=DEGREE [TEACHERS] OBJECTIVE' with DEGREE in --degrees, TEACHERS in "
+                f"--teacher-sets and OBJECTIVE in --objectives, got {value!r}"
+            )
+
+    @staticmethod
+    def teacher_set_of(method: str) -> str | None:
+        m = _BEZIER_NAME.match(method)
+        return m["teachers"] if m else None
+
+    def teacher_solver_spec(self) -> SolverSpec:
+        """The teachers' solver (``rk4:50``, ``dopri5``, ...); BadInput when it cannot be read."""
+        return parse_solvers(self.teacher_solver, 1, flag="--teacher-solver")[0]
+
+    def equal_compute_list(self) -> list[int]:
+        return [int(k) for k in _items(self.equal_compute)]
+
+    def degree_list(self) -> list[int]:
+        return [int(d) for d in _items(self.degrees)]
+
+    def teacher_set_list(self) -> list[str]:
+        return _items(self.teacher_sets)
+
+    def objective_list(self) -> list[str]:
+        return _items(self.objectives)
+
+    def baseline_list(self) -> list[str]:
+        return _items(self.baselines)
+
+    def student_arch(self, images: bool, hidden: int, layers: int) -> dict:
+        """The arguments that make a student fresh and smaller than its teachers (of MLP width
+        ``hidden`` and depth ``layers``); empty: students fine-tune their teacher, the default."""
+        if images and self.student_channels:
+            return {"init": "scratch", "channels": self.student_channels, "blocks": self.blocks}
+        if not images and (self.student_hidden or self.student_layers):
+            return {
+                "init": "scratch",
+                "hidden": self.student_hidden or hidden,
+                "layers": self.student_layers or layers,
+            }
+        return {}
+
