@@ -3,6 +3,7 @@ import pytest
 import torch
 from torch import nn
 
+from bezier_distill.capabilities import VelocityModel
 from bezier_distill.errors import BadInput
 from bezier_distill.interpolants import straight
 from bezier_distill.objectives import distillation, grid_time, regression, sample_time, velocity_matching
@@ -215,7 +216,7 @@ def test_bezier_end_times_can_be_u_shaped():
     assert torch.equal(bezier_time(50, "end", g1), torch.rand(50, generator=g2))  # uniform unchanged
 
 
-class ExpAverage(nn.Module):
+class ExpAverage(VelocityModel):
     """The exact average velocity of dz/dt = z over [t, s]: z (e^h - 1) / h with h = s - t."""
 
     interval = True
@@ -251,7 +252,7 @@ def test_meanflow_loss_of_a_constant_field_is_zero_at_that_field_and_trains_grad
     from bezier_distill.models import build_model
     from bezier_distill.objectives import meanflow
 
-    class Constant(nn.Module):
+    class Constant(VelocityModel):
         interval = True
 
         def forward(self, z, t, s=None):

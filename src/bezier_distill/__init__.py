@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     # models and foreign conventions
     "Velocity": "adapters",
+    "VelocityModel": "capabilities",
     "from_pretrained": "models",
     "save_pretrained": "models",
     "build_model": "models",

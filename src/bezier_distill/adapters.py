@@ -24,13 +24,14 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from .capabilities import VelocityModel
 from .errors import BadInput
 
 ORDERS = ("xt", "tx")
 PREDICTS = ("velocity", "noise", "data")
 
 
-class Velocity(nn.Module):
+class Velocity(VelocityModel):
     """``v(x, t)`` of any model or function; see the module docstring."""
 
     def __init__(

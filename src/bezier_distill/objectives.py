@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .bezier import curve, derivative, secant_to_end
+from .capabilities import takes_interval, unwrap
 from .errors import BadInput
 from .interpolants import PATHS, straight
 
@@ -303,7 +304,7 @@ def meanflow(model: nn.Module, x0: Tensor, x1: Tensor, t: Tensor, s: Tensor, *, 
 def meanflow_target(model: nn.Module, z: Tensor, t: Tensor, s: Tensor, v: Tensor) -> Tensor:
     """``v + (s - t) du/dt`` at ``(z, t, s)`` for the velocity ``v`` at ``z``, without gradient:
     the average velocity ``u`` over ``[t, s]`` when ``model`` is exact (:func:`meanflow`)."""
-    net = getattr(model, "module", model)  # the product is taken on the module a DDP wrapper holds
+    net = unwrap(model)  # the product is taken on the module a DDP wrapper holds
     with torch.no_grad():
         _, dudt = torch.func.jvp(
             lambda x, a, b: net(x, a, b), (z, t, s), (v, torch.ones_like(t), torch.zeros_like(s))
@@ -346,6 +347,6 @@ class MeanFlow(Objective):
         return {"x0": x0, "x1": x1, "t": t, "s": s}
 
     def __call__(self, model: nn.Module, rows: dict[str, Tensor]) -> Tensor:
-        if not getattr(getattr(model, "module", model), "interval", False):
+        if not takes_interval(model):
             raise BadInput("MeanFlow trains a model with two time inputs (built with interval=True)")
         return meanflow(model, rows["x0"], rows["x1"], rows["t"], rows["s"], loss=self.loss)

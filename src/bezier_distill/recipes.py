@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import distributed
+from . import capabilities, distributed
 from .config import (
     BezierConfig,
     ClassifierConfig,
@@ -268,7 +268,7 @@ def _student(folder: str, cfg) -> tuple[CouplingDataset, nn.Module, dict]:
     coupling = CouplingDataset(folder)
     if cfg.init == "scratch":
         teacher = from_pretrained(coupling.end_teacher) if cfg.arch != "mlp" else None
-        image_shape = getattr(teacher, "image_shape", None)
+        image_shape = capabilities.image_shape(teacher)
         model = _fresh_model(cfg, coupling.data_shape[0], image_shape, folder)
         inputs = {"--init scratch (the coupling's teacher)": [coupling.end_teacher]}
     else:
@@ -341,7 +341,7 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
         purpose = f"train/k-RF@{pairs.digest}"
         if cfg.fresh_model():
             teacher = from_pretrained(pairs.end_teacher) if cfg.arch != "mlp" else None
-            image_shape = getattr(teacher, "image_shape", None)
+            image_shape = capabilities.image_shape(teacher)
             model = _fresh_model(cfg, shape[0], image_shape, cfg.pairs)
         else:
             model, inputs = _start_model(pairs, cfg.init, cfg.allow_changed_teacher)
@@ -359,7 +359,7 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
     _check_shape(model, shape, "the training data")
 
     if cfg.objective == "meanflow":
-        if not getattr(model, "interval", False):
+        if not capabilities.takes_interval(model):
             raise BadInput(
                 "--objective meanflow trains a model with two time inputs, but the starting model has "
                 "one: pass --init scratch, or --init a MeanFlow model"
@@ -556,7 +556,7 @@ def run_sample(cfg: SampleConfig) -> dict:
         from .plotting import scatter_panels
 
         scatter_panels({title: result.x.cpu()}, out.with_suffix(".png"))
-    elif hasattr(model, "image_shape"):
+    elif capabilities.image_shape(model) is not None:
         _image_figure(model.image_shape, source, x0, {title: result.x}, out.with_suffix(".png"))
     return info
 

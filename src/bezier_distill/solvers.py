@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
+from .capabilities import takes_interval
 from .errors import BadInput
 
 ODE_SOLVERS = ("euler", "heun", "rk4", "dopri5")
@@ -101,7 +102,7 @@ class CountingField:
             self.on_call(float(t.reshape(-1)[0]))
         if t.dim() == 0:
             t = t.expand(x.shape[0])
-        if s is not None and getattr(self.model, "interval", False):
+        if s is not None and takes_interval(self.model):
             return self.model(x, t, torch.full_like(t, s))
         return self.model(x, t)
 

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from .adapters import Velocity
 from .bezier import through_points_to_control
+from .capabilities import data_shape, kind_of
 from .errors import BadInput
 from .models import MODELS, from_pretrained, model_fingerprint, parameters_sha256, resolve_model_dir
 from .solvers import ODE_SOLVERS, SolverSpec, solve, solve_to_times
@@ -72,7 +73,7 @@ class Teacher:
         ``scalar_time``, ``data_shape``; see :class:`~bezier_distill.adapters.Velocity`); a model
         of this project is used as it is. ``name`` stands in for the folder in descriptions.
         """
-        ours = not options and getattr(model, "kind", None) in MODELS
+        ours = not options and kind_of(model) in MODELS
         velocity = model if ours else Velocity(model, **options)
         return cls(name, parameters_sha256(velocity), solver, velocity.eval())
 
@@ -183,7 +184,7 @@ class TeacherEnsemble:
         if not 0 <= end_teacher < len(teachers):
             raise BadInput(f"--end-teacher {end_teacher} is not one of the {len(teachers)} teachers")
         shapes = {
-            tuple(t.model.data_shape) for t in teachers if getattr(t.model, "data_shape", None) is not None
+            data_shape(t.model) for t in teachers if data_shape(t.model) is not None
         }
         if len(shapes) > 1:
             raise BadInput(f"teachers disagree on the data shape: {sorted(shapes)}")
@@ -194,8 +195,8 @@ class TeacherEnsemble:
     def data_shape(self) -> tuple[int, ...]:
         """The data shape the teachers state (in-memory ones may not: pass ``data_shape=``)."""
         for t in self.teachers:
-            if getattr(t.model, "data_shape", None) is not None:
-                return tuple(t.model.data_shape)
+            if data_shape(t.model) is not None:
+                return data_shape(t.model)
         raise BadInput("no teacher states its data shape: pass data_shape= to Teacher.from_module")
 
     def identity(self) -> dict:

@@ -21,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
 
+from ..capabilities import kind_of
 from ..errors import BadInput
 from ..resources import check_fits, is_out_of_memory
 from ..storage import atomic_write_bytes, atomic_write_json, check_fields, read_json, sha256_file
@@ -75,7 +76,7 @@ def save_pretrained(model: nn.Module, folder: str | Path, *, provenance: dict | 
     folder.mkdir(parents=True, exist_ok=True)
     data = save({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()})
     atomic_write_bytes(folder / WEIGHTS_NAME, data)
-    if getattr(model, "kind", None) in MODELS:
+    if kind_of(model) in MODELS:
         config = {"type": model.kind, **model.config}
     else:
         kind = type(model)

@@ -7,10 +7,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..capabilities import VelocityModel
 from .embeddings import SinusoidalTime, interval_length
 
 
-class MLPVelocity(nn.Module):
+class MLPVelocity(VelocityModel):
     """``v(x, t)``: ``x (B, D)``, ``t (B,)`` in [0, 1] -> ``(B, D)``.
 
     ``layers`` hidden layers of width ``hidden`` with SiLU; the time embedding

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..capabilities import VelocityModel
 from .embeddings import SinusoidalTime, interval_length
 
 
@@ -50,7 +51,7 @@ class ResBlock(nn.Module):
         return h + self.skip(x)
 
 
-class UNetVelocity(nn.Module):
+class UNetVelocity(VelocityModel):
     """``v(x, t)`` for images of ``shape = (C, H, W)``; ``x`` flat ``(B, C*H*W)`` or ``(B, C, H, W)``."""
 
     kind = "unet"
