@@ -1,4 +1,4 @@
-"""Every Bezier option of a finished comparison against one baseline: the tables of docs/RESULTS.md.
+"""Every Bezier option of a finished comparison against one baseline (docs/results/bezier-options-2d.md).
 
     python scripts/options_table.py runs/bezier-options-2d --nfe 1 \
         --objectives end,end-space,end/u-shaped,end/mixed,end@0.1,end/grid
