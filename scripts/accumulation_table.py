@@ -29,9 +29,10 @@ QUANTITIES = (
 )
 
 
-def _read(folder: Path) -> dict[tuple, dict[int, float]]:
+def _read(path: Path) -> dict[tuple, dict[int, float]]:
+    """The quantities of one run: ``path`` is its ``results.csv`` or the compare folder holding it."""
     out: dict[tuple, dict[int, float]] = {}
-    with (folder / "results.csv").open() as f:
+    with (path / "results.csv" if path.is_dir() else path).open() as f:
         for r in csv.DictReader(f):
             for _, _, budget, field in QUANTITIES:
                 if r["nfe_budget"] == budget and r[field] != "":
@@ -53,34 +54,39 @@ def _cell(ref: dict[int, float] | None, twin: dict[int, float] | None, first: bo
     return [mean, f"{d.mean:+.3g} [{d.low:+.3g}, {d.high:+.3g}]"]
 
 
-def main(argv: list[str] | None = None) -> str:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("folders", nargs="+", type=Path, help="finished compare folders, the reference first")
-    p.add_argument("--rectifications", type=int, default=4, help="largest k to list")
-    args = p.parse_args(argv)
-    runs = [_read(f) for f in args.folders]
-    names = [{key[0] for key in run} for run in runs]
-    datasets = [d for d in dict.fromkeys(key[0] for key in runs[0]) if all(d in n for n in names)]
+def table(paths: list[Path], names: list[str], rectifications: int = 4) -> str:
+    """The markdown table of the runs in ``paths`` (``results.csv`` files or compare folders, the
+    reference first), their columns headed by ``names``."""
+    runs = [_read(path) for path in paths]
+    found = [{key[0] for key in run} for run in runs]
+    datasets = [d for d in dict.fromkeys(key[0] for key in runs[0]) if all(d in n for n in found)]
     head, rule = ["dataset", "k"], ["---", "---"]
-    for i, folder in enumerate(args.folders):
+    for i, name in enumerate(names):
         for label, *_ in QUANTITIES:
-            head.append(f"{folder.name}: {label}")
+            head.append(f"{name}: {label}")
             if i:
                 head.append("vs first")
     rule += ["---"] * (len(head) - 2)
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(rule) + "|"]
     for d in datasets:
-        for k in range(1, args.rectifications + 1):
+        for k in range(1, rectifications + 1):
             cells = [d, str(k)]
             for i, run in enumerate(runs):
                 for _, template, budget, field in QUANTITIES:
                     key = (d, template.format(k=k), budget, field)
                     cells += _cell(runs[0].get(key), run.get(key), first=i == 0)
             lines.append("| " + " | ".join(cells) + " |")
-    text = "\n".join(lines)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("folders", nargs="+", type=Path, help="finished compare folders, the reference first")
+    p.add_argument("--rectifications", type=int, default=4, help="largest k to list")
+    args = p.parse_args(argv)
+    text = table(args.folders, [folder.name for folder in args.folders], args.rectifications)
     print(text)
     return text
-
 
 if __name__ == "__main__":
     main()

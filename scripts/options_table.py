@@ -1,4 +1,4 @@
-"""Every Bezier option of a finished comparison against one baseline: the tables of docs/RESULTS.md.
+"""Every Bezier option of a finished comparison against one baseline (docs/results/bezier-options-2d.md).
 
     python scripts/options_table.py runs/bezier-options-2d --nfe 1 \
         --objectives end,end-space,end/u-shaped,end/mixed,end@0.1,end/grid
@@ -40,29 +40,21 @@ def _margins(claims: dict) -> dict[str, float]:
     return found
 
 
-def main(argv: list[str] | None = None) -> str:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("folder", type=Path, help="a finished compare --out folder")
-    p.add_argument("--nfe", default="1", help="the sampling budget: 1 or 2 Euler steps")
-    p.add_argument("--baseline", default="1-RF + distill", help="the method every option is compared with")
-    p.add_argument("--objectives", required=True, help="comma-separated Bezier objectives to list")
-    args = p.parse_args(argv)
-    with (args.folder / "results.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    margins = _margins(json.loads((args.folder / "claims.json").read_text()))
-    scores = _scores(rows, args.nfe)
+def table(rows: list[dict], margins: dict[str, float], nfe: str, baseline: str, objectives: list[str]) -> str:
+    """The markdown table of every Bezier student whose objective is in ``objectives`` against
+    ``baseline`` at budget ``nfe``, per dataset, with the equivalence ``margins`` per dataset."""
+    scores = _scores(rows, nfe)
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
-    wanted = [o.strip() for o in args.objectives.split(",")]
     methods = [
         m
-        for o in wanted
+        for o in objectives
         for m in dict.fromkeys(r["method"] for r in rows if r["family"] == "Bezier" and r["objective"] == o)
-        if m != args.baseline
+        if m != baseline
     ]
     tests, cells = [], {}
     for m in methods:
         for d in datasets:
-            a, b = scores.get((d, m)), scores.get((d, args.baseline))
+            a, b = scores.get((d, m)), scores.get((d, baseline))
             if not a or not b:
                 continue
             seeds = sorted(set(a) & set(b))
@@ -70,7 +62,7 @@ def main(argv: list[str] | None = None) -> str:
             tests.append(paired_difference([a[s] for s in seeds], [b[s] for s in seeds], margin=margins[d]))
     decided = verdicts(tests)
     lines = [
-        f"| {args.nfe} NFE, against {args.baseline} | " + " | ".join(datasets) + " |",
+        f"| {nfe} NFE, against {baseline} | " + " | ".join(datasets) + " |",
         "|---|" + "---|" * len(datasets),
     ]
     for m in methods:
@@ -83,10 +75,23 @@ def main(argv: list[str] | None = None) -> str:
             mark = "**" if verdict == "better" else ""
             parts.append(f"{mark}{t.mean:+.3g} [{t.low:+.3g}, {t.high:+.3g}] {verdict}{mark}")
         lines.append(f"| {m} | " + " | ".join(parts) + " |")
-    text = "\n".join(lines)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> str:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("folder", type=Path, help="a finished compare --out folder")
+    p.add_argument("--nfe", default="1", help="the sampling budget: 1 or 2 Euler steps")
+    p.add_argument("--baseline", default="1-RF + distill", help="the method every option is compared with")
+    p.add_argument("--objectives", required=True, help="comma-separated Bezier objectives to list")
+    args = p.parse_args(argv)
+    with (args.folder / "results.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    margins = _margins(json.loads((args.folder / "claims.json").read_text()))
+    wanted = [o.strip() for o in args.objectives.split(",")]
+    text = table(rows, margins, args.nfe, args.baseline, wanted)
     print(text)
     return text
-
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,4 @@
-"""Rank every method of a comparison at 1 and 2 NFE, as markdown (the tables of docs/RESULTS.md).
+"""Rank every method of a comparison at 1 and 2 NFE, as markdown (the ranking tables of docs/results/).
 
     python scripts/ranking_table.py runs/compare-2d
     python scripts/ranking_table.py runs/compare-digits --metric fid
@@ -7,7 +7,8 @@ Reads ``results.csv`` and ``claims.json`` of a finished ``bezier-distill compare
 one row per method with its mean score on every dataset (mean over seeds), its rank among the
 methods on each dataset, the mean rank, and the compute it spent (wall seconds, training runs
 and teacher evaluations, averaged over datasets and seeds); then the verdicts of the claims that
-pit the primary Bezier recipe against each few-step baseline.
+pit the primary Bezier recipe against each few-step baseline. ``table`` works on the rows of any
+``results.csv``; ``scripts/results_pages.py`` calls it on the committed CSVs of docs/.
 """
 
 from __future__ import annotations

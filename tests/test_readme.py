@@ -15,9 +15,18 @@ def _run_examples(path: Path) -> None:
 
 
 def test_readme_python_examples_run(tmp_path, monkeypatch, capsys):
+    # the README's own-model example: each student lands at least ten times closer to the
+    # teacher's ODE solution than the teacher's own Euler steps at the same NFE
     monkeypatch.chdir(tmp_path)
     _run_examples(README)
-    assert "80" in capsys.readouterr().out
+    error = {}
+    for line in capsys.readouterr().out.splitlines():
+        name, nfe = line[:13].strip(), int(line.split("NFE")[1].split()[0])
+        error[(name, nfe)] = float(line.split()[-1])
+    assert set(error) == {("teacher", 1), ("teacher", 2), ("distilled", 1), ("Bezier chord", 2)}
+    assert error[("distilled", 1)] < error[("teacher", 1)] / 10
+    assert error[("Bezier chord", 2)] < error[("teacher", 2)] / 10
+    assert not any(tmp_path.iterdir())  # nothing was written
 
 
 def test_the_api_walkthrough_runs_and_prints_what_the_page_shows(tmp_path, monkeypatch, capsys):
