@@ -96,3 +96,9 @@ def test_the_config_reads_its_recipes_through_the_names():
     ):
         with pytest.raises(BadInput, match=flag.replace("_", "-")):
             CompareConfig(**{flag: bad})
+
+
+def test_a_teacher_set_takes_no_guide_noise():
+    # only an objective takes @NOISE; a teacher set so spelled names no teachers
+    with pytest.raises(BadInput, match="--teacher-sets must list some of"):
+        CompareConfig(teacher_sets="1-RF,1-RF@0.1")

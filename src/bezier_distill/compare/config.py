@@ -19,7 +19,7 @@ from .naming import (
     ONE_RF_SETS,
     TEACHER_SETS,
     Method,
-    objective_variant,
+    is_compare_objective,
     parse_or_none,
 )
 
@@ -128,8 +128,12 @@ class CompareConfig(RunFlags, Common):
 
     def _check_methods(self) -> None:
         """The teacher sets, objectives, students, baselines and degrees of the methods to run."""
-        for name, choices in (("teacher_sets", TEACHER_SETS), ("objectives", COMPARE_OBJECTIVES)):
-            bad = [x for x in _items(getattr(self, name)) if objective_variant(x) not in choices]
+        listed = (
+            ("teacher_sets", TEACHER_SETS, TEACHER_SETS.__contains__),
+            ("objectives", COMPARE_OBJECTIVES, is_compare_objective),
+        )
+        for name, choices, known in listed:
+            bad = [x for x in _items(getattr(self, name)) if not known(x)]
             if bad or not _items(getattr(self, name)):
                 raise BadInput(
                     f"{flag_name(name)} must list some of {', '.join(choices)}, got {bad or 'none'}"

@@ -67,7 +67,7 @@ TEACHER_SETS = {ts.label: ts for ts in _SETS}
 ONE_RF_SETS = ("1-RF", "1-RF x2")  # the teacher sets of 1-RF teachers only, as they train them
 
 
-def objective_variant(objective: str) -> str | None:
+def _objective_variant(objective: str) -> str | None:
     """``OBJECTIVE[/SAMPLING]`` of a compare objective ``OBJECTIVE[/SAMPLING][@NOISE]`` (None when
     the guide-noise suffix is not a non-negative number)."""
     base, at, noise = objective.partition("@")
@@ -78,6 +78,12 @@ def objective_variant(objective: str) -> str | None:
         except ValueError:
             return None
     return base
+
+
+def is_compare_objective(text: str) -> bool:
+    """Whether ``text`` is a compare objective: ``OBJECTIVE[/SAMPLING]`` of
+    :data:`COMPARE_OBJECTIVES`, maybe with ``@NOISE``, a non-negative guide noise."""
+    return _objective_variant(text) in COMPARE_OBJECTIVES
 
 
 def objective_settings(objective: str) -> dict:
