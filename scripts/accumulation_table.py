@@ -19,13 +19,14 @@ import argparse
 import csv
 from pathlib import Path
 
+from bezier_distill.compare.naming import Method
 from bezier_distill.compare.stats import paired_difference
 
-# (column label, method template, budget, results.csv field)
+# (column label, the method of each k, budget, results.csv field)
 QUANTITIES = (
-    ("k-RF, dopri5", "{k}-RF", "ODE", "quality"),
-    ("drift", "{k}-RF", "ODE", "coupling_drift"),
-    ("k-RF + distill, 1 NFE", "{k}-RF + distill", "1", "quality"),
+    ("k-RF, dopri5", Method.rf, "ODE", "quality"),
+    ("drift", Method.rf, "ODE", "coupling_drift"),
+    ("k-RF + distill, 1 NFE", lambda k: Method.rf(k).distill(), "1", "quality"),
 )
 
 
@@ -72,8 +73,8 @@ def table(paths: list[Path], names: list[str], rectifications: int = 4) -> str:
         for k in range(1, rectifications + 1):
             cells = [d, str(k)]
             for i, run in enumerate(runs):
-                for _, template, budget, field in QUANTITIES:
-                    key = (d, template.format(k=k), budget, field)
+                for _, method, budget, field in QUANTITIES:
+                    key = (d, str(method(k)), budget, field)
                     cells += _cell(runs[0].get(key), run.get(key), first=i == 0)
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -607,15 +607,15 @@ def test_consistency_sampling_beyond_one_step_needs_a_gaussian_source(tmp_path, 
 
 
 def test_a_resumed_compare_reuses_a_chains_scores_until_a_model_changes(tmp_path, capsys, monkeypatch):
-    from bezier_distill.compare import chains
+    from bezier_distill.compare import scoring
 
     out = tmp_path / "cmp"
     tiny = [*TINY_COMPARE, "--baselines", "", "--seeds", "0", "--out", out]
     assert run(capsys, *tiny)[0] == 0
     first = (out / "results.csv").read_text()
     calls = []
-    scored = chains.evaluate_chain
-    monkeypatch.setattr(chains, "evaluate_chain", lambda *a: calls.append(a) or scored(*a))
+    scored = scoring.evaluate_chain
+    monkeypatch.setattr(scoring, "evaluate_chain", lambda *a: calls.append(a) or scored(*a))
     assert run(capsys, *tiny, "--resume")[0] == 0
     assert calls == [] and (out / "results.csv").read_text() == first
     # other weights in a finished stage (its checkpoint and model from a sibling): scored again

@@ -75,10 +75,10 @@ def test_on_each_paired_task_the_distilled_student_beats_one_euler_step_of_the_1
 
 
 def test_compare_on_paired_tasks_scores_every_output_against_its_truth(tmp_path, monkeypatch):
-    from bezier_distill.compare import report
+    from bezier_distill.compare import figures
 
     grids = {}
-    monkeypatch.setattr(report, "image_panels", lambda panels, *a, **k: grids.update({a[1].name: panels}))
+    monkeypatch.setattr(figures, "image_panels", lambda panels, *a, **k: grids.update({a[1].name: panels}))
     out = tmp_path / "cmp"
     argv = ["compare", "--datasets", "superres:digits,inpaint:digits", "--seeds", "0,1", "--steps", "30"]
     argv += ["--batch-size", "32", "--channels", "8", "--n-pairs", "200", "--n-eval", "100"]

@@ -283,7 +283,7 @@ def test_significance_comes_before_equivalence():
 
 
 def test_a_report_marks_a_significant_difference_inside_the_margin():
-    from bezier_distill.compare.report import Claim, claim_paragraph
+    from bezier_distill.compare.claims import Claim, claim_paragraph
 
     def line(d, margin):
         (v,) = verdicts([d])

@@ -1,48 +1,27 @@
 """The config of ``bezier-distill compare``: datasets, seeds, budgets, the methods to run and the
 recipes that decide the claims, named before the run."""
 
+import dataclasses
 import math
-import re
+import shlex
 from dataclasses import dataclass
 
 from ..config.fields import check_choice, check_common, check_positive_int, flag_name, opt, parse_widths
 from ..config.groups import Common, RunFlags
 from ..couplings import PAIRINGS
 from ..errors import BadInput
-from ..objectives import BEZIER_OBJECTIVES, TIME_SAMPLINGS
 from ..solvers import SolverSpec
 from ..teachers import parse_solvers
-
-TEACHER_SETS = (
-    "1-RF",
-    "1-RF x2",
-    "1-RF+2-RF",
-    "1-RF endpoint",
-    "1-RF control",
-    "1-RF guides+2-RF end",
-    "1-RF data-anchored",
+from .naming import (
+    BASELINES,
+    BEZIER,
+    COMPARE_OBJECTIVES,
+    ONE_RF_SETS,
+    TEACHER_SETS,
+    Method,
+    is_compare_objective,
+    parse_or_none,
 )
-# Bezier objectives of a comparison: OBJECTIVE, or OBJECTIVE/TIME-SAMPLING for end and tangent
-COMPARE_OBJECTIVES = (
-    *BEZIER_OBJECTIVES,
-    *(f"{o}/{t}" for o in ("end", "end-space", "tangent") for t in TIME_SAMPLINGS if t != "uniform"),
-)
-BASELINES = ("2-RF++", "OT-CFM", "CD", "MeanFlow")
-_BEZIER_NAME = re.compile(r"^Bezier n=(?P<degree>\d+) \[(?P<teachers>[^\]]+)\] (?P<objective>[\w/.@-]+)$")
-_DISTILLED_NAME = re.compile(r"^(?P<k>\d+)-RF \+ distill$")
-
-
-def _variant_of(objective: str) -> str | None:
-    """``OBJECTIVE[/SAMPLING]`` of a compare objective ``OBJECTIVE[/SAMPLING][@NOISE]`` (None when
-    the guide-noise suffix is not a non-negative number)."""
-    base, at, noise = objective.partition("@")
-    if at:
-        try:
-            if not 0 <= float(noise) < math.inf:
-                return None
-        except ValueError:
-            return None
-    return base
 
 
 def _items(text: str) -> list[str]:
@@ -103,13 +82,19 @@ class CompareConfig(RunFlags, Common):
         "training samples of 1-RF + distill",
     )
     primary_one_step: str = opt(
-        "Bezier n=2 [1-RF] end", "the Bezier recipe that decides the one-step claims (named before the run)"
+        str(Method.bezier(2, "1-RF", "end")),
+        "the Bezier recipe that decides the one-step claims (named before the run)",
     )
-    baseline_one_step: str = opt("1-RF + distill", "the k-RF + distill baseline of the one-step claim 2")
+    baseline_one_step: str = opt(
+        str(Method.rf(1).distill()), "the k-RF + distill baseline of the one-step claim 2"
+    )
     primary_two_step: str = opt(
-        "Bezier n=2 [1-RF] chord", "the Bezier recipe that decides the two-step claim (named before the run)"
+        str(Method.bezier(2, "1-RF", "chord")),
+        "the Bezier recipe that decides the two-step claim (named before the run)",
     )
-    baseline_two_step: str = opt("1-RF + distill", "the k-RF + distill baseline of the two-step claim")
+    baseline_two_step: str = opt(
+        str(Method.rf(1).distill()), "the k-RF + distill baseline of the two-step claim"
+    )
     margin: float = opt(
         0.05, "equivalence margin as a fraction of the mean noise floor, fixed before the run"
     )
@@ -128,8 +113,27 @@ class CompareConfig(RunFlags, Common):
         check_choice(self, "pairing", tuple(PAIRINGS))
         if self.rectifications not in (2, 3, 4):
             raise BadInput(f"--rectifications must be 2, 3 or 4, got {self.rectifications!r}")
-        for name, choices in (("teacher_sets", TEACHER_SETS), ("objectives", COMPARE_OBJECTIVES)):
-            bad = [x for x in _items(getattr(self, name)) if _variant_of(x) not in choices]
+        self._check_methods()
+        parse_widths(self.channels)
+        try:
+            seeds = [int(x) for x in self.seeds.split(",")]
+        except ValueError:
+            seeds = [-1]
+        if min(seeds) < 0:
+            raise BadInput(f"--seeds must be comma-separated integers >= 0, got {self.seeds!r}")
+        self.teacher_solver_spec()
+        if not (isinstance(self.margin, float | int) and 0 < self.margin < math.inf):
+            raise BadInput(f"--margin must be a positive number, got {self.margin!r}")
+        self._check_recipes()
+
+    def _check_methods(self) -> None:
+        """The teacher sets, objectives, students, baselines and degrees of the methods to run."""
+        listed = (
+            ("teacher_sets", TEACHER_SETS, TEACHER_SETS.__contains__),
+            ("objectives", COMPARE_OBJECTIVES, is_compare_objective),
+        )
+        for name, choices, known in listed:
+            bad = [x for x in _items(getattr(self, name)) if not known(x)]
             if bad or not _items(getattr(self, name)):
                 raise BadInput(
                     f"{flag_name(name)} must list some of {', '.join(choices)}, got {bad or 'none'}"
@@ -149,16 +153,9 @@ class CompareConfig(RunFlags, Common):
             degrees = []
         if not degrees or min(degrees) < 2:
             raise BadInput(f"--degrees must be comma-separated integers >= 2, got {self.degrees!r}")
-        parse_widths(self.channels)
-        try:
-            seeds = [int(x) for x in self.seeds.split(",")]
-        except ValueError:
-            seeds = [-1]
-        if min(seeds) < 0:
-            raise BadInput(f"--seeds must be comma-separated integers >= 0, got {self.seeds!r}")
-        self.teacher_solver_spec()
-        if not (isinstance(self.margin, float | int) and 0 < self.margin < math.inf):
-            raise BadInput(f"--margin must be a positive number, got {self.margin!r}")
+
+    def _check_recipes(self) -> None:
+        """The recipes named before the run to decide the claims, and the equal-compute k."""
         for name in ("primary_one_step", "primary_two_step"):
             self._check_bezier_recipe(name)
         try:
@@ -170,14 +167,14 @@ class CompareConfig(RunFlags, Common):
                 f"--equal-compute must list rectification counts k in 2..{self.rectifications} "
                 f"(--rectifications), e.g. 2 or 2,3, got {self.equal_compute!r}"
             )
-        if self.teacher_set_of(self.primary_one_step) not in ("1-RF", "1-RF x2"):
+        if parse_or_none(self.primary_one_step).teachers not in ONE_RF_SETS:
             raise BadInput(
                 f"--primary-one-step {self.primary_one_step!r} decides claim 1 (fewer rectifications): "
                 "it must be built from 1-RF teachers only (teacher set 1-RF or '1-RF x2')"
             )
         for name in ("baseline_one_step", "baseline_two_step"):
-            m = _DISTILLED_NAME.match(getattr(self, name))
-            if not m or not 1 <= int(m["k"]) <= self.rectifications:
+            m = parse_or_none(getattr(self, name))
+            if not (m and m.is_distilled_rf and 1 <= m.k <= self.rectifications):
                 raise BadInput(
                     f"{flag_name(name)} must name a k-RF + distill student with k in "
                     f"1..{self.rectifications}, e.g. '1-RF + distill', got {getattr(self, name)!r}"
@@ -185,23 +182,20 @@ class CompareConfig(RunFlags, Common):
 
     def _check_bezier_recipe(self, name: str) -> None:
         value = getattr(self, name)
-        m = _BEZIER_NAME.match(value)
+        m = parse_or_none(value)
         if (
             not m
-            or int(m["degree"]) not in self.degree_list()
-            or m["teachers"] not in self.teacher_set_list()
-            or m["objective"] not in self.objective_list()
+            or m.kind != BEZIER
+            or m.compute_of is not None
+            or m.degree not in self.degree_list()
+            or m.teachers not in self.teacher_set_list()
+            or m.objective not in self.objective_list()
         ):
             raise BadInput(
                 f"{flag_name(name)} must name a Bezier student of this comparison, "
                 "'Bezier n=DEGREE [TEACHERS] OBJECTIVE' with DEGREE in --degrees, TEACHERS in "
                 f"--teacher-sets and OBJECTIVE in --objectives, got {value!r}"
             )
-
-    @staticmethod
-    def teacher_set_of(method: str) -> str | None:
-        m = _BEZIER_NAME.match(method)
-        return m["teachers"] if m else None
 
     def teacher_solver_spec(self) -> SolverSpec:
         """The teachers' solver (``rk4:50``, ``dopri5``, ...); BadInput when it cannot be read."""
@@ -235,3 +229,15 @@ class CompareConfig(RunFlags, Common):
             }
         return {}
 
+    def command(self) -> str:
+        """The command line that reproduces this configuration (every flag that differs from its
+        default)."""
+        parts = ["bezier-distill compare"]
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("resume", "overwrite") or value == f.default:
+                continue
+            parts.append(
+                flag_name(f.name) if value is True else f"{flag_name(f.name)} {shlex.quote(str(value))}"
+            )
+        return " ".join(parts)

@@ -1,12 +1,12 @@
 """run_compare: validate a comparison, run its chains, write results.csv, report.md, claims.json and
 the figures."""
 
-
 from __future__ import annotations
 
 import csv
 import io
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import refuse_ignored
@@ -17,22 +17,13 @@ from ..errors import BadInput
 from ..evaluation import feature_metrics
 from ..recipes import start_run
 from ..storage import atomic_write_bytes, atomic_write_json
-from .chains import build_chain, scored_chain
+from .chains import build_chain
+from .claims import claim_paragraph, claim_record, claims_of, decide, decision_metrics
 from .config import CompareConfig
-from .report import (
-    accumulation,
-    aggregate,
-    claim_paragraph,
-    claims_of,
-    command,
-    decide,
-    decision_metrics,
-    plots,
-    ranking,
-    slug,
-    table,
-)
+from .figures import plots, slug
+from .scoring import scored_chain
 from .stats import summary
+from .tables import accumulation, aggregate, ranking, table
 
 QUICK = {
     "datasets": "8gaussians,moons",
@@ -90,62 +81,130 @@ def _floors(chain_floors: list[dict], images: bool) -> dict:
     return floors | {"quality": floors["fid" if images else "w2"]}
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What a comparison runs: its configuration, budgets, datasets and seeds, and what the datasets
+    are (as :func:`_check_data` found them)."""
+
+    cfg: CompareConfig
+    sizes: dict
+    datasets: list[str]
+    seeds: list[int]
+    images: bool
+    translation: bool
+    paired: bool
+
+    @property
+    def label(self) -> str:
+        """The headline score."""
+        return "feature FID (a)" if self.images else "W2"
+
+
 def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict:
     """Run the whole comparison into ``cfg.out``; return the rows and the decided claims."""
     sizes = QUICK if cfg.quick else {k: getattr(cfg, k) for k in QUICK}
     datasets = [d.strip() for d in sizes["datasets"].split(",") if d.strip()]
     seeds = [int(s) for s in sizes["seeds"].split(",")]
-    images, translation, paired = _check_data(cfg, datasets)
-    label = "feature FID (a)" if images else "W2"
+    plan = _Plan(cfg, sizes, datasets, seeds, *_check_data(cfg, datasets))
     resume = start_run(cfg)
     out = Path(cfg.out)
+    rows, chain_floors, samples = _run_chains(plan, resume, log)
+    floors = {d: _floors(chain_floors[d], plan.images) for d in datasets}
+    metrics = decision_metrics(plan.images, plan.paired)
+    margins = {(d, m.key): cfg.margin * floors[d][m.key].mean for d in datasets for m in metrics}
+    _write_csv(out / "results.csv", rows)
+    decided = _decide(cfg, rows, datasets, metrics, margins)
+    shapes = {d: get_distribution(d, data_dir=cfg.data_dir).image_shape for d in datasets}
+    figures = plots(rows, datasets, floors, out, samples, plan.label, shapes, decided)
+    report = _report(plan, rows, floors, metrics, margins, decided, figures)
+    atomic_write_bytes(out / "report.md", ("\n".join(report) + "\n").encode())
+    claims = [claim_record(claim, results) for claim, results in decided]
+    atomic_write_json(out / "claims.json", {"margin": cfg.margin, "claims": claims})
+    for claim, results in decided:
+        tally = defaultdict(int)
+        for r in results:
+            tally[r["verdict"]] += 1
+        log(f"{claim.title} -> {dict(tally)}")
+    log(f"[compare] report: {out / 'report.md'}")
+    return {"rows": rows, "claims": claims}
+
+
+def _run_chains(plan: _Plan, resume: bool, log) -> tuple[list[dict], dict, dict]:
+    """Train and score every (dataset, seed) chain; return the rows, each dataset's noise floors
+    (one per seed) and the first seed's samples of each dataset (for the figures)."""
     rows, chain_floors, samples = [], defaultdict(list), {}
-    total = len(datasets) * len(seeds)
-    for i, (d, seed) in enumerate(((d, s) for d in datasets for s in seeds), start=1):
+    total = len(plan.datasets) * len(plan.seeds)
+    for i, (d, seed) in enumerate(((d, s) for d in plan.datasets for s in plan.seeds), start=1):
         log(f"[compare {i}/{total}] {d}, seed {seed}")
-        root = out / "runs" / d / f"seed{seed}"
-        models = build_chain(cfg, sizes, d, seed, root, resume, images=images, translation=translation)
-        chain = scored_chain(models, d, seed, sizes["n_eval"], cfg, root)
+        root = Path(plan.cfg.out) / "runs" / d / f"seed{seed}"
+        kinds = {"images": plan.images, "translation": plan.translation}
+        models = build_chain(plan.cfg, plan.sizes, d, seed, root, resume, **kinds)
+        chain = scored_chain(models, d, seed, plan.sizes["n_eval"], plan.cfg, root)
         rows += chain["rows"]
         chain_floors[d].append(chain["floor"])
-        if seed == seeds[0]:
+        if seed == plan.seeds[0]:
             samples[d] = chain["samples"] | {
                 "reference": chain["reference"],
-                "input": chain["x0"] if translation else None,
+                "input": chain["x0"] if plan.translation else None,
                 "truth": chain["truth"],
             }
-    floors = {d: _floors(chain_floors[d], images) for d in datasets}
-    metrics = decision_metrics(images, paired)
-    margins = {(d, m.key): cfg.margin * floors[d][m.key].mean for d in datasets for m in metrics}
+    return rows, chain_floors, samples
 
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for r in rows for k in r)))
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_bytes(out / "results.csv", buf.getvalue().encode())
+    atomic_write_bytes(path, buf.getvalue().encode())
 
+
+def _decide(cfg: CompareConfig, rows: list[dict], datasets: list[str], metrics, margins: dict) -> list:
+    """Every claim whose methods were sampled (and the exploratory ones), with its verdicts."""
     sampled = {(r["method"], r["nfe_budget"]) for r in rows}
     runnable = [
         c
         for c in claims_of(cfg)
         if c.exploratory or {(c.baseline, c.budget), (c.candidate, c.budget)} <= sampled
     ]
-    decided = [(claim, decide(claim, rows, datasets, metrics, margins)) for claim in runnable]
-    shapes = {d: get_distribution(d, data_dir=cfg.data_dir).image_shape for d in datasets}
-    figures = plots(rows, datasets, floors, out, samples, label, shapes, decided)
+    return [(claim, decide(claim, rows, datasets, metrics, margins)) for claim in runnable]
+
+
+def _report(plan: _Plan, rows, floors: dict, metrics, margins: dict, decided: list, figures) -> list[str]:
+    """The lines of ``report.md``."""
+    return [
+        *_head(plan, rows, metrics, margins, decided),
+        *_rankings(rows, plan.datasets),
+        *_accumulation(rows, plan.datasets),
+        *_frontier(plan.cfg),
+        *_dataset_tables(plan, rows, floors),
+        "## Plots",
+        "",
+        *[
+            f"![{f}]({f})"
+            for f in figures
+            if not f.startswith(("samples_", "claims", "drift_", "compute_vs", "frontier"))
+        ],
+    ]
+
+
+def _head(plan: _Plan, rows, metrics, margins: dict, decided: list) -> list[str]:
+    """The title, the command and protocol, the margins and the claims."""
+    cfg, sizes, datasets = plan.cfg, plan.sizes, plan.datasets
     q = aggregate(rows)
     secs = {(d, m): s.mean for (d, m, _), s in aggregate(rows, "compute_seconds").items()}
     paragraphs = [claim_paragraph(claim, results, q, secs) for claim, results in decided]
-    report = [
+    return [
         "# Comparison: k-RF, k-RF + distill, Bezier Distillation and the field's few-step baselines",
         "",
-        f"Command: `{command(cfg)}` (datasets {', '.join(datasets)}; seeds {', '.join(map(str, seeds))}; "
+        f"Command: `{cfg.command()}` (datasets {', '.join(datasets)}; "
+        f"seeds {', '.join(map(str, plan.seeds))}; "
         f"{sizes['steps']} training steps per stage at batch {sizes['batch_size']}; "
-        f"{_architecture(cfg, sizes, images)}; "
+        f"{_architecture(cfg, sizes, plan.images)}; "
         f"{sizes['n_pairs']} pairs or guided rows per coupling from teachers at {cfg.teacher_solver}; "
         f"{rows[0]['n']} evaluation samples; device {cfg.device}).",
         "",
-        _protocol(cfg, images, translation, label, paired),
+        _protocol(plan),
         "",
         "Equivalence margins (fixed by the configuration before the run as "
         f"{cfg.margin:g} x the mean noise floor): "
@@ -157,9 +216,12 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
         *[p + "\n" for p in paragraphs],
         "![claims](claims.png)",
         "",
-        "## Bezier variants by mean rank over the datasets (exploratory)",
-        "",
     ]
+
+
+def _rankings(rows, datasets: list[str]) -> list[str]:
+    """The Bezier variants, then every method, by mean rank over the datasets."""
+    report = ["## Bezier variants by mean rank over the datasets (exploratory)", ""]
     for budget in ("1", "2"):
         top = ", ".join(f"{m} ({r:.1f})" for m, r in ranking(rows, datasets, budget)[:6])
         report += [f"- NFE {budget}: {top}"]
@@ -170,10 +232,14 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
         "",
     ]
     for budget in ("1", "2"):
-        every = ", ".join(f"{m} ({r:.1f})" for m, r in ranking(rows, datasets, budget, family=""))
+        every = ", ".join(f"{m} ({r:.1f})" for m, r in ranking(rows, datasets, budget, bezier_only=False))
         report += [f"- NFE {budget}: {every}"]
-    report += [""]
-    report += ["## Error accumulation over rectifications", ""]
+    return [*report, ""]
+
+
+def _accumulation(rows, datasets: list[str]) -> list[str]:
+    """Error accumulation over rectifications: a table per dataset."""
+    report = ["## Error accumulation over rectifications", ""]
     report += [
         "Per rectification count k (mean ± sd over seeds): the k-RF solved with dopri5, its "
         "straightness and coupling drift (mean distance between its dopri5 solution and the "
@@ -183,9 +249,14 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
     ]
     for d in datasets:
         report += [f"**{d}**", "", accumulation(rows, d), ""]
-    report += ["![drift](drift_vs_rectifications.png) ![compute](compute_vs_rectifications.png)", ""]
-    report += ["## Quality against compute (the frontier)", ""]
-    report += [
+    return [*report, "![drift](drift_vs_rectifications.png) ![compute](compute_vs_rectifications.png)", ""]
+
+
+def _frontier(cfg: CompareConfig) -> list[str]:
+    """What the frontier figure shows."""
+    return [
+        "## Quality against compute (the frontier)",
+        "",
         "Each model's mean quality against the compute spent to obtain it, counted in forward passes "
         "(three per training sample, one per teacher evaluation, everything upstream included): the "
         "k-RF + distill students over k, and"
@@ -201,24 +272,15 @@ def run_compare(cfg: CompareConfig, *, progress: bool = True, log=print) -> dict
         "![frontier](frontier.png)",
         "",
     ]
-    for d in datasets:
-        report += [f"## {d}", "", table(rows, d, floors[d], images, translation, paired), ""]
+
+
+def _dataset_tables(plan: _Plan, rows, floors: dict) -> list[str]:
+    """Each dataset's table and samples."""
+    report = []
+    for d in plan.datasets:
+        report += [f"## {d}", "", table(rows, d, floors[d], plan.images, plan.translation, plan.paired), ""]
         report += [f"![samples](samples_{slug(d)}.png)", ""]
-    report += ["## Plots", ""] + [
-        f"![{f}]({f})"
-        for f in figures
-        if not f.startswith(("samples_", "claims", "drift_", "compute_vs", "frontier"))
-    ]
-    atomic_write_bytes(out / "report.md", ("\n".join(report) + "\n").encode())
-    claims = [_claim_record(claim, results) for claim, results in decided]
-    atomic_write_json(out / "claims.json", {"margin": cfg.margin, "claims": claims})
-    for claim, results in decided:
-        tally = defaultdict(int)
-        for r in results:
-            tally[r["verdict"]] += 1
-        log(f"{claim.title} -> {dict(tally)}")
-    log(f"[compare] report: {out / 'report.md'}")
-    return {"rows": rows, "claims": claims}
+    return report
 
 
 def _architecture(cfg: CompareConfig, sizes: dict, images: bool) -> str:
@@ -227,7 +289,13 @@ def _architecture(cfg: CompareConfig, sizes: dict, images: bool) -> str:
     return f"MLP {sizes['layers']} x {sizes['hidden']}"
 
 
-def _protocol(cfg: CompareConfig, images: bool, translation: bool, label: str, paired: bool) -> str:
+def _protocol(plan: _Plan) -> str:
+    """How the report's scores, costs and claims are obtained."""
+    return _scores_protocol(plan) + _costs_protocol(plan.label) + _claims_protocol(plan.cfg, plan.images)
+
+
+def _scores_protocol(plan: _Plan) -> str:
+    cfg, images, translation, paired = plan.cfg, plan.images, plan.translation, plan.paired
     text = (
         "Scores are mean ± standard deviation over seeds. Every model of a seed samples from the same "
         "held-out source draws (never a training or coupling input) and is scored against the same "
@@ -261,7 +329,11 @@ def _protocol(cfg: CompareConfig, images: bool, translation: bool, label: str, p
             )
     else:
         text += "W2 is the exact 2-Wasserstein distance and energy the energy distance. "
-    text += (
+    return text
+
+
+def _costs_protocol(label: str) -> str:
+    return (
         f"The gap is {label} minus that of the model's own teacher solved with dopri5. The distillation "
         "error is the mean squared distance between a student's output and its teacher's dopri5 solution "
         "from the same source draws; in brackets its floor, the teacher's own solver error (dopri5 at "
@@ -276,6 +348,11 @@ def _protocol(cfg: CompareConfig, images: bool, translation: bool, label: str, p
         "(Tong et al. 2023), distilled like the 1-RF; CD distils the 1-RF by consistency distillation "
         "(Song et al. 2023; two steps: the multistep consistency sampler); MeanFlow (Geng et al. "
         "2025) is trained from scratch for twice the steps with its adaptive loss. "
+    )
+
+
+def _claims_protocol(cfg: CompareConfig, images: bool) -> str:
+    text = (
         "A claim compares a candidate with a baseline on every dataset by the per-seed paired "
         "difference (candidate - baseline; negative = candidate better) with its t-based 95 % interval; "
         "the p-values of the paired t-tests are Holm-corrected across the datasets of the claim. Each "
@@ -297,33 +374,3 @@ def _protocol(cfg: CompareConfig, images: bool, translation: bool, label: str, p
         "all variants on each dataset is reported separately and labelled exploratory."
     )
     return text
-
-
-def _claim_record(claim, results: list[dict]) -> dict:
-    return {
-        "title": claim.title,
-        "budget": claim.budget,
-        "exploratory": claim.exploratory,
-        "results": [
-            {
-                "dataset": r["dataset"],
-                "candidate": r["candidate"],
-                "baseline": r["baseline"],
-                "verdict": r["verdict"],
-                "metrics": {
-                    label: {
-                        "mean": m["diff"].mean,
-                        "low": m["diff"].low if m["diff"].n > 1 else None,
-                        "high": m["diff"].high if m["diff"].n > 1 else None,
-                        "n": m["diff"].n,
-                        "p": m["diff"].p,
-                        "p_holm": m["p_holm"],
-                        "margin": m["margin"],
-                        "verdict": m["verdict"],
-                    }
-                    for label, m in r["metrics"].items()
-                },
-            }
-            for r in results
-        ],
-    }
