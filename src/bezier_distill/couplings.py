@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .errors import BadInput
-from .models import model_fingerprint
+from .models import load_model_dir
 from .seeding import digest, stream
 from .solvers import on_model_call
 from .storage import atomic_write_bytes, atomic_write_json, check_fields, read_json, sha256_file
@@ -507,7 +507,8 @@ class CouplingDataset(Coupling):
         ``allow_changed`` (``--allow-changed-teacher``).
         """
         entry = end_teacher_entry(self.manifest)
-        if not allow_changed and model_fingerprint(entry["path"]) != entry["sha256"]:
+        loaded = load_model_dir(entry["path"])  # a broken teacher folder is refused either way
+        if not allow_changed and loaded.sha256 != entry["sha256"]:
             raise BadInput(
                 f"the teacher {entry['path']} of coupling folder {self.folder} has changed since the "
                 "coupling was made (its weights' SHA-256 differs from the manifest's): remake the "

@@ -61,7 +61,7 @@ from .evaluation import (
     solver_error,
     source_draw,
 )
-from .models import build_model, from_pretrained, model_provenance, resolve_model_dir
+from .models import build_model, from_pretrained, load_model_dir
 from .objectives import (
     BezierDistillation,
     ConsistencyDistillation,
@@ -225,10 +225,11 @@ def provenance(model_dir: str | Path, _seen: frozenset = frozenset()) -> dict:
     it, wherever it was copied; an older one from the run config beside it; empty when there is
     neither.
     """
-    recorded = model_provenance(model_dir)
+    loaded = load_model_dir(model_dir)  # the folder is checked whole, though only its config is read
+    recorded = loaded.provenance
     if recorded:
         return {k: recorded[k] for k in (*ORIGIN_KEYS, "teacher") if recorded.get(k) is not None}
-    run_dir = resolve_model_dir(model_dir).parent
+    run_dir = loaded.path.parent
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         return {}
