@@ -1,3 +1,5 @@
+import importlib
+import os
 import signal
 import subprocess
 import sys
@@ -5,7 +7,48 @@ import sys
 import pytest
 import torch
 
+from bezier_distill.data.images import FASHION_ENV, has_fashion
 from bezier_distill.models import MLPVelocity, save_pretrained
+
+
+def _imports(*modules: str) -> bool:
+    try:
+        for module in modules:
+            importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+# What a test may need that the README's install (torch, then `pip install -e ".[test]"`) does not
+# bring: whether it is here, how to get it, and the variable under which CI requires it (set to 1,
+# the test fails instead of skipping).
+NEEDS = {
+    "fashion": (
+        has_fashion,
+        "needs Fashion-MNIST: apt-get install dataset-fashion-mnist, or set "
+        f"{FASHION_ENV} to a folder of its four IDX files",
+        "BEZIER_DISTILL_REQUIRE_FASHION",
+    ),
+    "torchcfm": (
+        # the parts of torchcfm that examples/torchcfm_interop.py uses (they need pandas too)
+        lambda: _imports("torchcfm.conditional_flow_matching", "torchcfm.models"),
+        'needs torchcfm: pip install --no-deps "torchcfm>=1.0" && pip install pandas (as .ci/run does)',
+        "BEZIER_DISTILL_REQUIRE_TORCHCFM",
+    ),
+    "statsmodels": (lambda: _imports("statsmodels"), "needs statsmodels: pip install statsmodels", None),
+}
+
+
+def need(what: str) -> None:
+    """Skip the calling test unless ``what`` (a key of :data:`NEEDS`) is here, with a reason that
+    says how to get it; fail it instead when CI's variable for ``what`` requires it."""
+    here, how, required_by = NEEDS[what]
+    if here():
+        return
+    if required_by and os.environ.get(required_by, "") not in ("", "0"):
+        pytest.fail(f"{how} ({required_by} requires it)")
+    pytest.skip(how)
 
 
 @pytest.fixture(autouse=True)

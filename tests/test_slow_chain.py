@@ -6,6 +6,7 @@ import sys
 import time
 
 import pytest
+from conftest import need
 
 pytestmark = pytest.mark.slow
 
@@ -86,11 +87,9 @@ def test_compare_quick_writes_report_csv_and_plots(tmp_path):
 
 def test_a_torchcfm_flow_is_distilled_into_one_and_two_step_students(monkeypatch):
     """examples/torchcfm_interop.py at a small size; CI installs torchcfm and requires this to run."""
-    import os
     from pathlib import Path
 
-    if os.environ.get("BEZIER_DISTILL_REQUIRE_TORCHCFM") != "1":
-        pytest.importorskip("torchcfm")
+    need("torchcfm")
     example = Path(__file__).resolve().parents[1] / "examples"
     monkeypatch.syspath_prepend(str(example))
     import torchcfm_interop

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import need
 from scipy import stats as sps
 
 from bezier_distill.compare.stats import (
@@ -232,8 +233,8 @@ def test_holm_rejects_bad_input(bad):
         holm(bad)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("statsmodels") is None, reason="statsmodels not installed")
 def test_holm_matches_statsmodels():
+    need("statsmodels")
     from statsmodels.stats.multitest import multipletests
 
     rng = np.random.default_rng(11)

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .errors import BadInput
-from .models import model_fingerprint
+from .models import load_model_dir
 from .seeding import digest, stream
 from .solvers import on_model_call
 from .storage import atomic_write_bytes, atomic_write_json, check_fields, read_json, sha256_file
@@ -412,6 +412,28 @@ def _layout(points: Tensor) -> str:
     return f"rows of shape {tuple(points.shape[2:])} (degree {points.shape[0] - 1})"
 
 
+def _check_against_manifest(tensors: dict[str, Tensor], points: Tensor, path: Path, manifest: dict) -> None:
+    """A stored shard holds float32 rows of the data shape and degree its manifest records (a
+    consistent but foreign shard is refused here, not deep in training)."""
+    for name, tensor in tensors.items():
+        if tensor.dtype != torch.float32:
+            raise BadInput(
+                f"coupling shard {path} holds {name!r} as {str(tensor.dtype).replace('torch.', '')}, "
+                "but a stored coupling holds float32"
+            )
+    shape, degree = manifest.get("data_shape"), manifest.get("degree")
+    if shape is not None and list(points.shape[2:]) != shape:
+        raise BadInput(
+            f"coupling shard {path} holds rows of shape {tuple(points.shape[2:])}, but its manifest "
+            f"{path.parent / MANIFEST} records data of shape {tuple(shape)}"
+        )
+    if degree is not None and points.shape[0] - 1 != degree:
+        raise BadInput(
+            f"coupling shard {path} holds control points of degree {points.shape[0] - 1}, but its "
+            f"manifest {path.parent / MANIFEST} records degree {degree}"
+        )
+
+
 class Coupling:
     """Control points ``(n + 1, N, *D)`` held in memory: ``points[0] = z0``, ``points[-1] = z1``
     and, for a guided coupling, the guides between (degree ``n``; ``n = 1`` is reflow pairs)."""
@@ -491,14 +513,9 @@ class CouplingDataset(Coupling):
                     f"coupling shard {path} holds {_layout(column)}, but the shards before it "
                     f"hold {_layout(columns[0])}"
                 )
+            _check_against_manifest(t, column, path, self.manifest)
             columns.append(column)
         self.points = torch.cat(columns, dim=1)
-        recorded = self.manifest.get("data_shape")
-        if recorded is not None and list(self.data_shape) != recorded:
-            raise BadInput(
-                f"coupling manifest {folder / MANIFEST} records data of shape {tuple(recorded)}, "
-                f"but its shards hold {self.data_shape}"
-            )
 
     def checked_teacher(self, *, allow_changed: bool = False) -> str:
         """Folder of the end teacher, after checking its weights are the ones the coupling recorded.
@@ -507,7 +524,8 @@ class CouplingDataset(Coupling):
         ``allow_changed`` (``--allow-changed-teacher``).
         """
         entry = end_teacher_entry(self.manifest)
-        if not allow_changed and model_fingerprint(entry["path"]) != entry["sha256"]:
+        loaded = load_model_dir(entry["path"])  # a broken teacher folder is refused either way
+        if not allow_changed and loaded.sha256 != entry["sha256"]:
             raise BadInput(
                 f"the teacher {entry['path']} of coupling folder {self.folder} has changed since the "
                 "coupling was made (its weights' SHA-256 differs from the manifest's): remake the "

@@ -61,7 +61,7 @@ from .evaluation import (
     solver_error,
     source_draw,
 )
-from .models import build_model, from_pretrained, model_provenance, resolve_model_dir
+from .models import build_model, from_pretrained, load_model_dir
 from .objectives import (
     BezierDistillation,
     ConsistencyDistillation,
@@ -79,6 +79,7 @@ from .storage import (
     check_out_file,
     claim_out_dir,
     json_bytes,
+    made_by_us,
     sha256_file,
     write_out_file,
 )
@@ -101,8 +102,27 @@ RESUMABLE_CHANGES = {
 }
 # What a 1-RF's provenance records of its data, and every model trained from it passes on.
 ORIGIN_KEYS = ("source", "source_noise", "data", "reference")
-# Flags naming what a command reads: its --out may not be or hold any of them.
+# Flags naming what a command reads: its --out may not be, hold or lie inside any of them.
 INPUT_FLAGS = ("model", "pairs", "coupling", "teachers", "init", "data", "source", "reference")
+MODEL_FLAGS = ("model", "teachers", "init")
+
+
+def model_paths(folder: str) -> list[str]:
+    """The paths a model flag reads: the folder, the ``model/`` of a run folder, and the run folder
+    that holds a model folder."""
+    folder = folder.strip()
+    paths = [folder, str(Path(folder) / "model")]
+    if Path(folder).name == "model" and made_by_us(Path(folder).parent):
+        paths.append(str(Path(folder).parent))
+    return paths
+
+
+def _spec_paths(spec: str) -> list[str]:
+    """The paths a dataset spec may name: itself, what comes before its options (``folder:size=8``
+    names ``folder``) and a paired task's dataset (``superres:folder``)."""
+    if is_task_spec(spec):
+        return [spec, *_spec_paths(spec.partition(":")[2])]
+    return [spec, spec.split(":")[0]]
 
 
 def input_paths(cfg) -> dict[str, list[str]]:
@@ -111,11 +131,23 @@ def input_paths(cfg) -> dict[str, list[str]]:
     for name in INPUT_FLAGS:
         value = getattr(cfg, name, None)
         if isinstance(value, str) and value:
-            parts = value.split(",") if name == "teachers" else [value, value.split(":")[0]]
-            if name in ("model", "teachers", "init"):  # a run folder is read through its model/
-                parts += [str(Path(part.strip()) / "model") for part in parts]
+            if name in MODEL_FLAGS:  # a run folder is read through its model/
+                parts = [p for part in value.split(",") for p in model_paths(part)]
+            else:
+                parts = _spec_paths(value)
             found[flag_name(name)] = [p.strip() for p in parts]
     return found
+
+
+def _chain_inputs(found: dict, flag: str = "--model") -> dict[str, list[str]]:
+    """What the provenance (``found``) of the model ``flag`` names, which tracing it reads: the data,
+    source and reference of its chain, its coupling and its teacher (an output may not lie in them)."""
+    paths = {}
+    for key in ("data", "source", "reference", "coupling", "teacher"):
+        value = found.get(key)
+        if isinstance(value, str) and value:
+            paths[f"{flag}'s {key}"] = model_paths(value) if key == "teacher" else _spec_paths(value)
+    return paths
 
 
 def start_run(cfg, *, model: nn.Module | None = None, inputs: dict[str, list[str]] | None = None) -> bool:
@@ -225,10 +257,11 @@ def provenance(model_dir: str | Path, _seen: frozenset = frozenset()) -> dict:
     it, wherever it was copied; an older one from the run config beside it; empty when there is
     neither.
     """
-    recorded = model_provenance(model_dir)
+    loaded = load_model_dir(model_dir)  # the folder is checked whole, though only its config is read
+    recorded = loaded.provenance
     if recorded:
         return {k: recorded[k] for k in (*ORIGIN_KEYS, "teacher") if recorded.get(k) is not None}
-    run_dir = resolve_model_dir(model_dir).parent
+    run_dir = loaded.path.parent
     config_path = run_dir / "config.json"
     if not config_path.is_file():
         return {}
@@ -252,13 +285,14 @@ def _check_shape(model: nn.Module, shape: tuple[int, ...], what: str) -> None:
 
 def _start_model(coupling: CouplingDataset, init: str | None, allow_changed: bool) -> tuple[nn.Module, dict]:
     """The model to fine-tune on a coupling: ``init``, or the coupling's end teacher after
-    checking it is unchanged; and the implicit input (the teacher) that --out may not hold."""
+    checking it is unchanged; and the implicit input (the teacher, which its provenance reads)
+    that --out may not be, hold or lie inside."""
     if init == "scratch":
         raise BadInput("--init scratch: this command fine-tunes a model; name a model folder")
     if init:
-        return from_pretrained(init), {}
+        return from_pretrained(init), {"(the coupling's teacher)": model_paths(coupling.end_teacher)}
     teacher = coupling.checked_teacher(allow_changed=allow_changed)
-    return from_pretrained(teacher), {"--init (the coupling's teacher)": [teacher]}
+    return from_pretrained(teacher), {"--init (the coupling's teacher)": model_paths(teacher)}
 
 
 def _student(folder: str, cfg) -> tuple[CouplingDataset, nn.Module, dict]:
@@ -270,7 +304,7 @@ def _student(folder: str, cfg) -> tuple[CouplingDataset, nn.Module, dict]:
         teacher = from_pretrained(coupling.end_teacher) if cfg.arch != "mlp" else None
         image_shape = capabilities.image_shape(teacher)
         model = _fresh_model(cfg, coupling.data_shape[0], image_shape, folder)
-        inputs = {"--init scratch (the coupling's teacher)": [coupling.end_teacher]}
+        inputs = {"--init scratch (the coupling's teacher)": model_paths(coupling.end_teacher)}
     else:
         model, inputs = _start_model(coupling, cfg.init, cfg.allow_changed_teacher)
     _check_shape(model, coupling.data_shape, f"coupling folder {folder}")
@@ -343,6 +377,7 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
             teacher = from_pretrained(pairs.end_teacher) if cfg.arch != "mlp" else None
             image_shape = capabilities.image_shape(teacher)
             model = _fresh_model(cfg, shape[0], image_shape, cfg.pairs)
+            inputs = {"--init scratch (the coupling's teacher)": model_paths(pairs.end_teacher)}
         else:
             model, inputs = _start_model(pairs, cfg.init, cfg.allow_changed_teacher)
     else:
@@ -463,7 +498,7 @@ def _make_coupling(cfg, ensemble: TeacherEnsemble, model_dir: str, progress: boo
     rows = min(cfg.shard_size, cfg.n_pairs)
     size = rows * (ensemble.degree + 1) * math.prod(ensemble.data_shape)
     check_fits(4 * size, f"a shard of {rows} rows", "--shard-size", cfg.device)
-    start_run(cfg)
+    start_run(cfg, inputs=_chain_inputs(found, "--model" if hasattr(cfg, "model") else "--teachers"))
     return generate_coupling(maker, drawn, cfg.out, identity, device=cfg.device, progress=progress)
 
 
@@ -527,10 +562,12 @@ def _check_renoise(spec: SolverSpec, source: str) -> None:
 
 def run_sample(cfg: SampleConfig) -> dict:
     """Write ``cfg.n`` samples to ``cfg.out`` (.npy) with a .json of their provenance."""
-    model = from_pretrained(cfg.model, device=cfg.device)
-    source = _chain_source(cfg.source, provenance(cfg.model), dim=model.data_shape[0], data_dir=cfg.data_dir)
+    loaded = load_model_dir(cfg.model, device=cfg.device)
+    model, found = loaded.model, provenance(cfg.model)
+    source = _chain_source(cfg.source, found, dim=model.data_shape[0], data_dir=cfg.data_dir)
     _check_shape(model, (source.dim,), f"source {source.name!r}")
-    out = check_out_file(cfg.out, ".npy", overwrite=cfg.overwrite, sidecars=(".json", ".png"))
+    inputs = input_paths(cfg) | _chain_inputs(found | loaded.provenance)
+    out = check_out_file(cfg.out, ".npy", overwrite=cfg.overwrite, sidecars=(".json", ".png"), inputs=inputs)
     _check_renoise(cfg.solver_spec(), source.name)
     x0 = source_draw(source, cfg.n, cfg.seed).to(cfg.device)
     start = time.perf_counter()
@@ -576,8 +613,8 @@ def run_evaluate(cfg: EvaluateConfig) -> dict:
     its distillation error: the mean squared distance to its teacher's dopri5 solution from
     the same source draws, beside the teacher's own solver error (its floor).
     """
-    model = from_pretrained(cfg.model, device=cfg.device)
-    names = _sources(cfg, cfg.model)
+    loaded = load_model_dir(cfg.model, device=cfg.device)
+    model, names = loaded.model, _sources(cfg, cfg.model)
     if names["data"] is None:
         raise BadInput(f"--data is required: {cfg.model} records no training data")
     target = get_distribution(names["data"], data_dir=cfg.data_dir, reference=names["reference"])
@@ -585,7 +622,10 @@ def run_evaluate(cfg: EvaluateConfig) -> dict:
     features = feature_metrics(target, cfg.inception_weights)
     _check_shape(model, (target.dim,), f"dataset {target.name!r}")
     _check_renoise(cfg.solver_spec(), source.name)
-    out = check_out_file(cfg.out, ".json", overwrite=cfg.overwrite, sidecars=(".png",)) if cfg.out else None
+    inputs = input_paths(cfg) | _chain_inputs(names["found"] | loaded.provenance)
+    out = None
+    if cfg.out:
+        out = check_out_file(cfg.out, ".json", overwrite=cfg.overwrite, sidecars=(".png",), inputs=inputs)
     data = eval_data(source, target, cfg.n, cfg.seed)
     teacher, floor = None, None
     if names["teacher"] is not None:

@@ -199,23 +199,30 @@ def _check_not_precious(out: Path) -> None:
         raise BadInput(f"--overwrite refuses to remove {out}: it is (or holds) the current folder")
 
 
-def check_not_input(out: str | Path, inputs: dict[str, list[str]]) -> None:
-    """Refuse an ``out`` that is, or holds, an input of the same command.
+def check_not_input(out: str | Path, inputs: dict[str, list[str]], *, beside: tuple[Path, ...] = ()) -> None:
+    """Refuse an ``out`` that is, holds or lies inside an input of the same command.
 
     ``inputs`` maps a flag (``--model``) to the paths it names; paths that do not
-    exist (a dataset name) are skipped.
+    exist (a dataset name) are skipped. ``beside`` are the files written next to an output
+    file (its sidecars), checked as ``out`` is.
     """
-    real_out = _real(out)
     for flag, paths in inputs.items():
         for path in paths:
             if not path or not os.path.exists(path):
                 continue
             real = _real(path)
-            if _within(real, real_out):
-                verb = "is" if real == real_out else "holds"
-                raise BadInput(
-                    f"--out {out} {verb} the input {flag} {path}: write the output to another folder"
-                )
+            for target in (Path(out), *beside):
+                real_target = _real(target)
+                named = f"--out {out}" if target == Path(out) else f"{target} (written beside --out {out})"
+                if _within(real, real_target):
+                    verb = "is" if real == real_target else "holds"
+                    raise BadInput(
+                        f"{named} {verb} the input {flag} {path}: write the output to another folder"
+                    )
+                if _within(real_target, real):
+                    raise BadInput(
+                        f"{named} lies inside the input {flag} {path}: write the output outside it"
+                    )
 
 
 def check_out_dir(
@@ -230,7 +237,7 @@ def check_out_dir(
     A missing or empty folder is fine. A folder that already holds files is refused unless
     ``resume`` (it must hold a run: returns True) or ``overwrite`` (it must be a folder this
     tool made, see :func:`made_by_us`, and neither the root, the home folder nor the current
-    folder). ``out`` may not be or hold any of ``inputs``.
+    folder). ``out`` may not be, hold or lie inside any of ``inputs``.
     """
     if resume and overwrite:
         raise BadInput("--resume and --overwrite exclude each other; pass one")
@@ -322,19 +329,29 @@ def release_locks() -> None:
 # --- output files -------------------------------------------------------------------------------
 
 
-def check_out_file(path: str | Path, suffix: str, *, overwrite: bool, sidecars: tuple[str, ...] = ()) -> Path:
+def check_out_file(
+    path: str | Path,
+    suffix: str,
+    *,
+    overwrite: bool,
+    sidecars: tuple[str, ...] = (),
+    inputs: dict[str, list[str]] | None = None,
+) -> Path:
     """Check that the file ``path`` (and its ``sidecars``, same name with these suffixes) may be
     written, touching nothing; return it.
 
-    Existing files are refused unless ``overwrite``; a folder in their place is always refused.
-    The nearest existing folder above ``path`` must be writable.
+    None of them may be or lie inside any of ``inputs`` (see :func:`check_not_input`), even with
+    ``overwrite``. Existing files are refused unless ``overwrite``; a folder in their place is
+    always refused. The nearest existing folder above ``path`` must be writable.
     """
     if not str(path).strip():
         raise BadInput(f"--out is empty: name a {suffix} file")
     path = Path(path)
     if path.suffix != suffix:
         raise BadInput(f"--out must be a {suffix} file, got {path}")
-    for target in [path, *(path.with_suffix(s) for s in sidecars)]:
+    beside = tuple(path.with_suffix(s) for s in sidecars)
+    check_not_input(path, inputs or {}, beside=beside)
+    for target in [path, *beside]:
         if target.is_dir():
             raise BadInput(f"{target} is a folder; --out must name a {suffix} file")
         if target.exists() and not overwrite:

