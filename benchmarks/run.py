@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 import bezier_distill as bd
-from bezier_distill.couplings import Coupling, IndependentCoupling, MinibatchOTCoupling, ot_permutation
+from bezier_distill.couplings import Coupling
 from bezier_distill.data import get_distribution
 from bezier_distill.metrics import w2
 from bezier_distill.models import build_model, save_pretrained
@@ -46,6 +46,7 @@ from bezier_distill.objectives import (
     MeanFlow,
     consistency_function,
 )
+from bezier_distill.pairings import IndependentCoupling, MinibatchOTCoupling, ot_permutation
 from bezier_distill.solvers import SolverSpec, solve
 from bezier_distill.training import TrainSettings, train
 

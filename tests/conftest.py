@@ -72,7 +72,7 @@ def teacher_dir(tmp_path):
 # coupling is computed, before it is written).
 _KILLER = r"""
 import os, signal, sys
-from bezier_distill import cli, couplings, recipes, training
+from bezier_distill import cli, couplings, runs, training
 
 point, _, at = sys.argv[1].partition(":")
 at = int(at or 0)
@@ -81,11 +81,11 @@ def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 if point == "start":
-    claim = recipes.claim_out_dir
+    claim = runs.claim_out_dir
     def claimed(*args, **kwargs):
         claim(*args, **kwargs)
         die()
-    recipes.claim_out_dir = claimed
+    runs.claim_out_dir = claimed
 elif point == "step":
     update = training._ema_update
     def updated(ema, model, decay, step):

@@ -6,16 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from bezier_distill.couplings import (
-    MANIFEST,
-    CouplingDataset,
-    IndependentCoupling,
-    generate_coupling,
-    regenerate_shard,
-)
+from bezier_distill.couplings import MANIFEST, CouplingDataset, generate_coupling, regenerate_shard
 from bezier_distill.data import get_distribution
 from bezier_distill.errors import BadInput
 from bezier_distill.models import from_pretrained, model_fingerprint
+from bezier_distill.pairings import IndependentCoupling
 from bezier_distill.solvers import SolverSpec, solve
 from bezier_distill.teachers import Teacher, TeacherEnsemble
 
@@ -151,7 +146,7 @@ def test_sigkill_during_reflow_then_resume_matches_an_uninterrupted_run(teacher_
 def test_minibatch_ot_pairs_each_batch_at_the_exact_optimal_cost():
     import ot
 
-    from bezier_distill.couplings import MinibatchOTCoupling
+    from bezier_distill.pairings import MinibatchOTCoupling
 
     source, target = get_distribution("gaussian"), get_distribution("moons")
     independent, optimal = IndependentCoupling(source, target), MinibatchOTCoupling(source, target)

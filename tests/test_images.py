@@ -491,7 +491,7 @@ def test_reference_features_are_reused_only_for_the_same_reference():
 
 
 def test_class_pairing_pairs_each_input_with_a_target_of_its_class():
-    from bezier_distill.couplings import ClassCoupling
+    from bezier_distill.pairings import ClassCoupling
 
     source, target = get_distribution("mnist:size=8"), get_distribution("digits")
     coupling = ClassCoupling(source, target)
@@ -510,8 +510,8 @@ def test_class_pairing_pairs_each_input_with_a_target_of_its_class():
 
 
 def test_feature_ot_pairs_batches_at_the_optimal_feature_cost():
-    from bezier_distill.couplings import FeatureOTCoupling, IndependentCoupling
     from bezier_distill.features import feature_extractor
+    from bezier_distill.pairings import FeatureOTCoupling, IndependentCoupling
 
     source, target = get_distribution("mnist:size=8"), get_distribution("digits")
     features = feature_extractor("digits")

@@ -177,9 +177,9 @@ def test_the_u_shaped_times_follow_their_density():
 
 
 def test_consistency_distillation_is_exact_on_a_straight_field_and_the_identity_at_the_boundary():
-    from bezier_distill.couplings import IndependentCoupling
     from bezier_distill.data import get_distribution
     from bezier_distill.objectives import ConsistencyDistillation, consistency_function
+    from bezier_distill.pairings import IndependentCoupling
 
     class Constant(nn.Module):  # v(x, t) = c: straight trajectories, exactly integrated by Heun
         def __init__(self, c):

@@ -459,7 +459,7 @@ def test_every_reader_of_a_model_folder_refuses_a_broken_one_in_one_line(
 def test_every_api_reader_of_a_model_folder_refuses_a_broken_one(world, broken):
     from bezier_distill.couplings import CouplingDataset
     from bezier_distill.models import from_pretrained, load_model_dir, model_fingerprint, model_provenance
-    from bezier_distill.recipes import provenance
+    from bezier_distill.provenance import provenance
     from bezier_distill.solvers import SolverSpec
     from bezier_distill.teachers import Teacher
 

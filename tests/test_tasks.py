@@ -11,13 +11,14 @@ import torch
 import torch.nn.functional as F
 
 from bezier_distill.cli import main
-from bezier_distill.couplings import CouplingDataset, GivenCoupling, IndependentCoupling, data_coupling
+from bezier_distill.couplings import CouplingDataset
 from bezier_distill.data import get_distribution, get_source
 from bezier_distill.data.images import load_images
 from bezier_distill.data.tasks import FILL, degradation, parse_task
 from bezier_distill.errors import BadInput
 from bezier_distill.evaluation import eval_data, source_draw, truth_scores
 from bezier_distill.metrics import psnr, ssim
+from bezier_distill.pairings import GivenCoupling, IndependentCoupling, data_coupling
 
 SPECS = [
     "superres:digits",

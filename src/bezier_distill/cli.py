@@ -125,7 +125,7 @@ COMMANDS: dict[str, tuple[type, str, Callable | None]] = {
     "evaluate": (EvaluateConfig, "recipes:run_evaluate", _print_evaluate),
     "demo": (DemoConfig, "demo:run_demo", None),
     "compare": (CompareConfig, "compare.run:run_compare", None),
-    "classifier": (ClassifierConfig, "recipes:run_classifier", _print_classifier),
+    "classifier": (ClassifierConfig, "features:run_classifier", _print_classifier),
 }
 
 

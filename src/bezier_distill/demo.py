@@ -29,7 +29,8 @@ from .data.tasks import is_task_spec
 from .errors import BadInput
 from .evaluation import DOPRI, eval_data, evaluate, feature_metrics, noise_floor, solver_error, truth_scores
 from .plotting import image_panels, scatter_panels, trajectory_panels
-from .recipes import run_bezier, run_distill, run_guide, run_reflow, run_train, start_run
+from .recipes import run_bezier, run_distill, run_guide, run_reflow, run_train
+from .runs import start_run
 from .solvers import SolverSpec, solve
 from .storage import atomic_write_bytes, atomic_write_json
 from .training import run_seconds

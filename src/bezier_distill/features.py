@@ -30,9 +30,11 @@ Standard Inception FID is available for users who supply the weights file
 
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -41,10 +43,13 @@ from safetensors.torch import load_file, save
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from .data.images import resize
+from .data.images import load_images, resize
 from .errors import BadInput
 from .seeding import seeded, stream
 from .storage import atomic_write_bytes
+
+if TYPE_CHECKING:  # the classifier command's config (config/ sits above this module)
+    from .config import ClassifierConfig
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 NUM_FEATURES = 128
@@ -411,3 +416,46 @@ def inception_metric(weights: str | Path) -> FeatureMetric:
     except ModuleNotFoundError:
         raise missing from None
     return FeatureMetric(InceptionFeatures(net), "Inception FID (user-supplied weights)")
+
+
+# Training epochs of the feature classifiers, by (dataset, net); each trains in a few CPU minutes.
+CLASSIFIER_EPOCHS = {
+    ("digits", "a"): 30,
+    ("mnist", "a"): 20,
+    ("fashion", "a"): 10,
+    ("digits", "b"): 30,
+    ("mnist", "b"): 20,
+    ("fashion", "b"): 8,
+}
+
+
+def run_classifier(cfg: ClassifierConfig, *, progress: bool = True) -> dict:
+    """Train a feature classifier (net a or b) of a built-in dataset; write it as safetensors."""
+    path = weights_path(cfg.dataset, cfg.out, cfg.net)
+    if path.exists() and not cfg.overwrite:
+        raise BadInput(f"{path} already exists; pass --overwrite to replace it")
+    data = load_images(cfg.dataset, cfg.data_dir)
+    epochs = cfg.epochs or CLASSIFIER_EPOCHS[(cfg.dataset, cfg.net)]
+    start = time.perf_counter()
+    model, acc = train_classifier(
+        data.train,
+        data.train_labels,
+        data.test,
+        data.test_labels,
+        epochs=epochs,
+        seed=cfg.seed,
+        net=cfg.net,
+        progress=progress,
+    )
+    info = {
+        "dataset": cfg.dataset,
+        "net": cfg.net,
+        "accuracy": round(acc, 4),
+        "epochs": epochs,
+        "seed": cfg.seed,
+        "train_images": len(data.train),
+        "test_images": len(data.test),
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    save_classifier(model, path, info)
+    return info | {"path": str(path)}

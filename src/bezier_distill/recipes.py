@@ -9,15 +9,16 @@ they fit; all of them run :func:`bezier_distill.training.train`.
 * ``run_distill``: one-step / k-step distillation on stored pairs.
 * ``run_bezier``: Bezier Distillation of a student on a guided coupling.
 * ``run_sample`` and ``run_evaluate``: samples with counted NFE, and their scores.
+
+Starting and resuming a run folder is :mod:`.runs`, a model's provenance :mod:`.provenance`, and
+the ``classifier`` command :func:`.features.run_classifier`.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import io
 import math
-import os
 import time
 from pathlib import Path
 
@@ -25,29 +26,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import capabilities, distributed
+from . import capabilities
 from .config import (
     BezierConfig,
-    ClassifierConfig,
     DistillConfig,
     EvaluateConfig,
     GuideConfig,
     ReflowConfig,
     SampleConfig,
     TrainConfig,
-    flag_name,
-    read_run_config,
     to_dict,
 )
-from .couplings import (
-    CouplingDataset,
-    GivenCoupling,
-    GivenRows,
-    data_coupling,
-    end_teacher_entry,
-    generate_coupling,
-    read_manifest,
-)
+from .couplings import CouplingDataset, generate_coupling
 from .data import Distribution, get_distribution, get_source
 from .data.tasks import is_task_spec
 from .errors import BadInput
@@ -70,210 +60,20 @@ from .objectives import (
     MeanFlow,
     Objective,
 )
+from .pairings import GivenCoupling, GivenRows, data_coupling
+from .provenance import coupling_origin, data_origin, provenance
 from .resources import check_fits
+from .runs import chain_inputs, input_paths, model_paths, start_run
 from .seeding import seeded
 from .solvers import SolverSpec, solve
 from .storage import (
     atomic_write_json,
-    check_out_dir,
     check_out_file,
-    claim_out_dir,
     json_bytes,
-    made_by_us,
-    sha256_file,
     write_out_file,
 )
 from .teachers import DataAnchored, Teacher, TeacherEnsemble, parse_guides, parse_solvers
-from .training import check_batch_fits, check_checkpoint, train
-
-# Keys that may change when a run is resumed (more steps, another device; a compare may add
-# seeds, datasets, baselines or equal-compute twins: every (dataset, seed) chain has its own
-# folder and every model of it its own, reused as it is).
-RESUMABLE_CHANGES = {
-    "steps",
-    "device",
-    "out",
-    "data_dir",
-    "seeds",
-    "datasets",
-    "baselines",
-    "equal_compute",
-    "allow_changed_teacher",
-}
-# What a 1-RF's provenance records of its data, and every model trained from it passes on.
-ORIGIN_KEYS = ("source", "source_noise", "data", "reference")
-# Flags naming what a command reads: its --out may not be, hold or lie inside any of them.
-INPUT_FLAGS = ("model", "pairs", "coupling", "teachers", "init", "data", "source", "reference")
-MODEL_FLAGS = ("model", "teachers", "init")
-
-
-def model_paths(folder: str) -> list[str]:
-    """The paths a model flag reads: the folder, the ``model/`` of a run folder, and the run folder
-    that holds a model folder."""
-    folder = folder.strip()
-    paths = [folder, str(Path(folder) / "model")]
-    if Path(folder).name == "model" and made_by_us(Path(folder).parent):
-        paths.append(str(Path(folder).parent))
-    return paths
-
-
-def _spec_paths(spec: str) -> list[str]:
-    """The paths a dataset spec may name: itself, what comes before its options (``folder:size=8``
-    names ``folder``) and a paired task's dataset (``superres:folder``)."""
-    if is_task_spec(spec):
-        return [spec, *_spec_paths(spec.partition(":")[2])]
-    return [spec, spec.split(":")[0]]
-
-
-def input_paths(cfg) -> dict[str, list[str]]:
-    """The paths a config reads, by flag (a dataset spec ``folder:size=8`` counts as ``folder``)."""
-    found = {}
-    for name in INPUT_FLAGS:
-        value = getattr(cfg, name, None)
-        if isinstance(value, str) and value:
-            if name in MODEL_FLAGS:  # a run folder is read through its model/
-                parts = [p for part in value.split(",") for p in model_paths(part)]
-            else:
-                parts = _spec_paths(value)
-            found[flag_name(name)] = [p.strip() for p in parts]
-    return found
-
-
-def _chain_inputs(found: dict, flag: str = "--model") -> dict[str, list[str]]:
-    """What the provenance (``found``) of the model ``flag`` names, which tracing it reads: the data,
-    source and reference of its chain, its coupling and its teacher (an output may not lie in them)."""
-    paths = {}
-    for key in ("data", "source", "reference", "coupling", "teacher"):
-        value = found.get(key)
-        if isinstance(value, str) and value:
-            paths[f"{flag}'s {key}"] = model_paths(value) if key == "teacher" else _spec_paths(value)
-    return paths
-
-
-def start_run(cfg, *, model: nn.Module | None = None, inputs: dict[str, list[str]] | None = None) -> bool:
-    """Prepare ``cfg.out`` and write its ``config.json``; return whether the run resumes.
-
-    Everything is checked before anything is written: the folder rules of
-    :func:`~bezier_distill.storage.check_out_dir` (``inputs`` adds paths read besides the
-    config's own, such as the teacher a coupling names) and, when resuming, that the
-    settings and the checkpoint (against ``model``) can continue the run.
-    Under torchrun only rank 0 touches the folder; the other ranks learn the outcome.
-    """
-    resume = False
-    if distributed.is_main():
-        resume = check_out_dir(
-            cfg.out, resume=cfg.resume, overwrite=cfg.overwrite, inputs=input_paths(cfg) | (inputs or {})
-        )
-        path = Path(cfg.out) / "config.json"
-        current = to_dict(cfg)
-        if resume:
-            _check_resumable(cfg, read_run_config(path), current, model)
-        claim_out_dir(cfg.out, overwrite=cfg.overwrite)
-        atomic_write_json(path, current)
-    return distributed.gather(resume)[0]
-
-
-def _same_setting(old, new) -> bool:
-    """Whether a recorded setting and the current one agree: equal, or (comma-separated) paths that
-    name the same files, however spelled (``./rf1`` and ``rf1``, a link and its target)."""
-    if old == new:
-        return True
-    if not (isinstance(old, str) and isinstance(new, str)) or old.count(",") != new.count(","):
-        return False
-    try:
-        return all(os.path.samefile(a.strip(), b.strip()) for a, b in zip(old.split(","), new.split(",")))
-    except OSError:  # not paths, or not there
-        return False
-
-
-def _check_resumable(cfg, old: dict, current: dict, model: nn.Module | None) -> None:
-    defaults = {f.name: f.default for f in dataclasses.fields(cfg)}  # keys older runs did not record
-    differs = sorted(
-        k
-        for k in current
-        if k not in RESUMABLE_CHANGES and not _same_setting(old.get(k, defaults.get(k)), current[k])
-    )
-    if differs:
-        raise BadInput(f"cannot resume {cfg.out}: its run used other settings for {', '.join(differs)}")
-    step = check_checkpoint(cfg.out, model) if model is not None else None
-    if step is not None and step > cfg.steps:
-        raise BadInput(
-            f"cannot resume {cfg.out} with --steps {cfg.steps}: its checkpoint is at step {step} "
-            f"already; pass --steps {step} or more"
-        )
-
-
-def _resolved(spec: str | None) -> str | None:
-    """A dataset spec or folder with its path made absolute (options after ``:`` kept; a paired
-    task's dataset resolved after its name)."""
-    if spec is None:
-        return None
-    if is_task_spec(spec):
-        task, _, dataset = spec.partition(":")
-        return f"{task}:{_resolved(dataset)}"
-    name, sep, options = str(spec).partition(":")
-    return str(Path(name).resolve()) + sep + options if name and Path(name).exists() else spec
-
-
-def _data_origin(cfg) -> dict:
-    """The provenance of a 1-RF: its source, data and reference, resolved, with file hashes. The
-    source of a paired task is the task itself (its inputs), with its ``source_noise`` when > 0."""
-    found = {
-        "source": _resolved(cfg.data if is_task_spec(cfg.data) else cfg.source),
-        "data": _resolved(cfg.data),
-        "reference": _resolved(cfg.reference),
-    }
-    found = {k: v for k, v in found.items() if v is not None}
-    files = {k: v.partition(":")[0] for k, v in found.items()}
-    hashes = {k: sha256_file(f) for k, f in files.items() if Path(f).is_file()}
-    noise = {"source_noise": float(cfg.source_noise)} if cfg.source_noise else {}
-    return found | noise | ({"sha256": hashes} if hashes else {})
-
-
-def _coupling_origin(coupling: CouplingDataset) -> dict:
-    """The provenance of a model trained on ``coupling``: the coupling and its teachers by
-    resolved path and hash, and the source and data of the end teacher's own chain."""
-    teachers = [
-        {"path": str(Path(t["path"]).resolve()), "sha256": t["sha256"]} for t in coupling.manifest["teachers"]
-    ]
-    end = str(Path(coupling.end_teacher).resolve())
-    upstream = provenance(end)
-    return {
-        **{k: upstream[k] for k in ORIGIN_KEYS if upstream.get(k) is not None},
-        "coupling": str(coupling.folder.resolve()),
-        "coupling_digest": coupling.digest,
-        "teachers": teachers,
-        "teacher": end,
-    }
-
-
-def provenance(model_dir: str | Path, _seen: frozenset = frozenset()) -> dict:
-    """Where a model comes from, traced through coupling folders to the 1-RF run.
-
-    Returns the ``source``, ``data`` (and ``reference``, when one was given, and the
-    ``source_noise`` of a paired task, when not 0) of the 1-RF run, and for a model trained on
-    a coupling the ``teacher`` folder whose ODE solution it learned (the coupling's end teacher).
-    A model folder that records its provenance (every model this version trains) answers from
-    it, wherever it was copied; an older one from the run config beside it; empty when there is
-    neither.
-    """
-    loaded = load_model_dir(model_dir)  # the folder is checked whole, though only its config is read
-    recorded = loaded.provenance
-    if recorded:
-        return {k: recorded[k] for k in (*ORIGIN_KEYS, "teacher") if recorded.get(k) is not None}
-    run_dir = loaded.path.parent
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        return {}
-    cfg = read_run_config(config_path)
-    coupling = cfg.get("pairs") or cfg.get("coupling")
-    if coupling:
-        if run_dir.resolve() in _seen:
-            raise BadInput(f"the provenance of {model_dir} loops: {config_path} leads back to itself")
-        manifest = read_manifest(coupling)
-        teacher = end_teacher_entry(manifest)["path"]
-        return {**provenance(teacher, _seen | {run_dir.resolve()}), "teacher": teacher}
-    return {k: cfg[k] for k in ("source", "data", "reference") if cfg.get(k) is not None}
+from .training import check_batch_fits, train
 
 
 def _check_shape(model: nn.Module, shape: tuple[int, ...], what: str) -> None:
@@ -406,7 +206,7 @@ def run_train(cfg: TrainConfig, *, progress: bool = True) -> nn.Module:
     else:
         objective = FlowMatching(drawn, loss=cfg.loss, path=cfg.path, time_sampling=cfg.time_sampling)
         desc = "k-RF" if cfg.pairs else "1-RF"
-    origin = _coupling_origin(pairs) if cfg.pairs else _data_origin(cfg)
+    origin = coupling_origin(pairs) if cfg.pairs else data_origin(cfg)
     return _fit(
         cfg, model, objective, progress=progress, desc=desc, purpose=purpose, origin=origin, inputs=inputs
     )
@@ -416,7 +216,7 @@ def run_distill(cfg: DistillConfig, *, progress: bool = True) -> nn.Module:
     """Distill on a pair folder into a ``cfg.k``-step student (or, with ``--objective consistency``,
     a one-step consistency student of the pairs' teacher); returns the EMA model."""
     pairs, model, inputs = _student(cfg.pairs, cfg)
-    origin = _coupling_origin(pairs)
+    origin = coupling_origin(pairs)
     if cfg.objective == "consistency":
         objective = ConsistencyDistillation(
             _teacher_of(pairs, model, cfg),
@@ -498,7 +298,7 @@ def _make_coupling(cfg, ensemble: TeacherEnsemble, model_dir: str, progress: boo
     rows = min(cfg.shard_size, cfg.n_pairs)
     size = rows * (ensemble.degree + 1) * math.prod(ensemble.data_shape)
     check_fits(4 * size, f"a shard of {rows} rows", "--shard-size", cfg.device)
-    start_run(cfg, inputs=_chain_inputs(found, "--model" if hasattr(cfg, "model") else "--teachers"))
+    start_run(cfg, inputs=chain_inputs(found, "--model" if hasattr(cfg, "model") else "--teachers"))
     return generate_coupling(maker, drawn, cfg.out, identity, device=cfg.device, progress=progress)
 
 
@@ -534,7 +334,7 @@ def run_bezier(cfg: BezierConfig, *, progress: bool = True) -> nn.Module:
         guide_noise=cfg.guide_noise,
     )
     desc = f"bezier n={coupling.degree} {cfg.objective}"
-    purpose, origin = f"train/bezier@{coupling.digest}", _coupling_origin(coupling)
+    purpose, origin = f"train/bezier@{coupling.digest}", coupling_origin(coupling)
     return _fit(
         cfg, model, objective, progress=progress, desc=desc, purpose=purpose, origin=origin, inputs=inputs
     )
@@ -566,7 +366,7 @@ def run_sample(cfg: SampleConfig) -> dict:
     model, found = loaded.model, provenance(cfg.model)
     source = _chain_source(cfg.source, found, dim=model.data_shape[0], data_dir=cfg.data_dir)
     _check_shape(model, (source.dim,), f"source {source.name!r}")
-    inputs = input_paths(cfg) | _chain_inputs(found | loaded.provenance)
+    inputs = input_paths(cfg) | chain_inputs(found | loaded.provenance)
     out = check_out_file(cfg.out, ".npy", overwrite=cfg.overwrite, sidecars=(".json", ".png"), inputs=inputs)
     _check_renoise(cfg.solver_spec(), source.name)
     x0 = source_draw(source, cfg.n, cfg.seed).to(cfg.device)
@@ -622,7 +422,7 @@ def run_evaluate(cfg: EvaluateConfig) -> dict:
     features = feature_metrics(target, cfg.inception_weights)
     _check_shape(model, (target.dim,), f"dataset {target.name!r}")
     _check_renoise(cfg.solver_spec(), source.name)
-    inputs = input_paths(cfg) | _chain_inputs(names["found"] | loaded.provenance)
+    inputs = input_paths(cfg) | chain_inputs(names["found"] | loaded.provenance)
     out = None
     if cfg.out:
         out = check_out_file(cfg.out, ".json", overwrite=cfg.overwrite, sidecars=(".png",), inputs=inputs)
@@ -661,50 +461,3 @@ def run_evaluate(cfg: EvaluateConfig) -> dict:
             panels |= {"ground truth": data.truth} if data.truth is not None else {}
             _image_figure(target.image_shape, source, data.x0, panels, out.with_suffix(".png"))
     return report
-
-
-# Epochs of the shipped classifiers (each reaches its accuracy in a few CPU minutes at most).
-# Training epochs of the feature classifiers, by (dataset, net); each trains in a few CPU minutes.
-CLASSIFIER_EPOCHS = {
-    ("digits", "a"): 30,
-    ("mnist", "a"): 20,
-    ("fashion", "a"): 10,
-    ("digits", "b"): 30,
-    ("mnist", "b"): 20,
-    ("fashion", "b"): 8,
-}
-
-
-def run_classifier(cfg: ClassifierConfig, *, progress: bool = True) -> dict:
-    """Train a feature classifier (net a or b) of a built-in dataset; write it as safetensors."""
-    from .data.images import load_images
-    from .features import save_classifier, train_classifier, weights_path
-
-    path = weights_path(cfg.dataset, cfg.out, cfg.net)
-    if path.exists() and not cfg.overwrite:
-        raise BadInput(f"{path} already exists; pass --overwrite to replace it")
-    data = load_images(cfg.dataset, cfg.data_dir)
-    epochs = cfg.epochs or CLASSIFIER_EPOCHS[(cfg.dataset, cfg.net)]
-    start = time.perf_counter()
-    model, acc = train_classifier(
-        data.train,
-        data.train_labels,
-        data.test,
-        data.test_labels,
-        epochs=epochs,
-        seed=cfg.seed,
-        net=cfg.net,
-        progress=progress,
-    )
-    info = {
-        "dataset": cfg.dataset,
-        "net": cfg.net,
-        "accuracy": round(acc, 4),
-        "epochs": epochs,
-        "seed": cfg.seed,
-        "train_images": len(data.train),
-        "test_images": len(data.test),
-        "seconds": round(time.perf_counter() - start, 1),
-    }
-    save_classifier(model, path, info)
-    return info | {"path": str(path)}

@@ -267,7 +267,7 @@ class DataAnchored:
     ensemble's.
 
     With ``given`` (a paired task) each row is a given pair ``[x0, x1]`` side by side
-    (:class:`~bezier_distill.couplings.GivenRows`): the task's own input ``x0`` is ``z0`` and
+    (:class:`~bezier_distill.pairings.GivenRows`): the task's own input ``x0`` is ``z0`` and
     nothing is solved backward."""
 
     def __init__(self, ensemble: TeacherEnsemble, given: bool = False) -> None:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from ..config.fields import check_choice, check_common, check_positive_int, flag_name, opt, parse_widths
 from ..config.groups import Common, RunFlags
-from ..couplings import PAIRINGS
 from ..errors import BadInput
+from ..pairings import PAIRINGS
 from ..solvers import SolverSpec
 from ..teachers import parse_solvers
 from .naming import (

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import refuse_ignored
-from ..couplings import data_coupling
 from ..data import get_distribution
 from ..data.tasks import is_task_spec
 from ..errors import BadInput
 from ..evaluation import feature_metrics
-from ..recipes import start_run
+from ..pairings import data_coupling
+from ..runs import start_run
 from ..storage import atomic_write_bytes, atomic_write_json
 from .chains import build_chain
 from .claims import claim_paragraph, claim_record, claims_of, decide, decision_metrics

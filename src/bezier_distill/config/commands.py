@@ -4,11 +4,11 @@ run are their fields); the compare config lives beside compare (``compare/config
 import math
 from dataclasses import dataclass
 
-from ..couplings import PAIRINGS
 from ..data.tasks import is_task_spec
 from ..errors import BadInput
 from ..interpolants import PATHS
 from ..objectives import BEZIER_OBJECTIVES, TIME_SAMPLINGS, TRAIN_TIMES
+from ..pairings import PAIRINGS
 from .fields import check_choice, check_common, check_positive_int, left_at_default, opt, refuse_ignored
 from .groups import Anchor, Arch, Common, Optim, Overwrite, RunFlags, Solver
 
