@@ -34,7 +34,6 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -47,9 +46,6 @@ from .data.images import load_images, resize
 from .errors import BadInput
 from .seeding import seeded, stream
 from .storage import atomic_write_bytes
-
-if TYPE_CHECKING:  # the classifier command's config (config/ sits above this module)
-    from .config import ClassifierConfig
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 NUM_FEATURES = 128
@@ -429,8 +425,9 @@ CLASSIFIER_EPOCHS = {
 }
 
 
-def run_classifier(cfg: ClassifierConfig, *, progress: bool = True) -> dict:
-    """Train a feature classifier (net a or b) of a built-in dataset; write it as safetensors."""
+def run_classifier(cfg, *, progress: bool = True) -> dict:
+    """The ``classifier`` command (``cfg``: a :class:`~bezier_distill.config.ClassifierConfig`): train a
+    feature classifier (net a or b) of a built-in dataset and write it as safetensors."""
     path = weights_path(cfg.dataset, cfg.out, cfg.net)
     if path.exists() and not cfg.overwrite:
         raise BadInput(f"{path} already exists; pass --overwrite to replace it")
