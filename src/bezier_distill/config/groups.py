@@ -26,7 +26,8 @@ class Common:
     device: str = opt("cpu", "torch device: cpu, cuda or cuda:N")
     data_dir: str | None = opt(
         None,
-        "folder of Fashion-MNIST's IDX files (default: the Debian package's) or of CIFAR's binary "
+        "folder of Fashion-MNIST's IDX files (default: $BEZIER_DISTILL_FASHION_DIR, else the Debian "
+        "package's) or of CIFAR's binary "
         "batches (cifar-10-batches-bin, cifar-100-binary)",
     )
 
