@@ -721,3 +721,22 @@ def test_an_output_file_and_its_sidecars_may_not_be_or_lie_inside_an_input(tmp_p
         check(tmp_path / "data" / "new" / "x.npy")
     assert check(tmp_path / "x.npy") == tmp_path / "x.npy"  # beside the inputs is fine
     assert not (tmp_path / "data" / "new").exists()
+
+
+@pytest.mark.parametrize("record", ["run", "model", "coupling"])
+def test_a_sidecar_never_replaces_the_record_of_a_folder_the_tool_made(tmp_path, record):
+    from bezier_distill.storage import check_out_file
+
+    folder = tmp_path / "made"
+    folder.mkdir()
+    name, content = {
+        "run": ("config.json", {"out": str(folder), "seed": 0}),
+        "model": ("config.json", {"type": "mlp", "weights_sha256": "0" * 64}),
+        "coupling": ("manifest.json", {"shards": {}, "teachers": []}),
+    }[record]
+    (folder / name).write_text(json.dumps(content))
+    out = folder / name.replace(".json", ".npy")
+    with pytest.raises(BadInput, match="never replaced"):
+        check_out_file(out, ".npy", overwrite=True, sidecars=(".json", ".png"))
+    (folder / name).write_text("{}")  # a file of that name that records nothing may be replaced
+    assert check_out_file(out, ".npy", overwrite=True, sidecars=(".json", ".png")) == out

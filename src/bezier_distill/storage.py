@@ -165,6 +165,17 @@ def _json_object(path: Path) -> dict | None:
     return obj if isinstance(obj, dict) else None
 
 
+def _is_tool_record(path: Path) -> bool:
+    """Whether ``path`` is a file that makes its folder this tool's: a run's ``config.json``, a
+    coupling's ``manifest.json`` or a model folder's ``config.json`` (it records the weights' hash)."""
+    if path.name not in ("config.json", "manifest.json") or not path.is_file():
+        return False
+    record = _json_object(path) or {}
+    return {"out", "seed"} <= record.keys() or {"shards", "teachers"} <= record.keys() or (
+        "weights_sha256" in record
+    )
+
+
 def made_by_us(folder: str | Path) -> bool:
     """Whether ``folder`` holds a run of this tool: a run ``config.json`` or a coupling ``manifest.json``.
 
@@ -354,6 +365,11 @@ def check_out_file(
     for target in [path, *beside]:
         if target.is_dir():
             raise BadInput(f"{target} is a folder; --out must name a {suffix} file")
+        if _is_tool_record(target):
+            raise BadInput(
+                f"{target} records a run, coupling or model this tool made; it is never replaced "
+                "(with or without --overwrite): write the output elsewhere"
+            )
         if target.exists() and not overwrite:
             raise BadInput(f"{target} already exists; pass --overwrite to replace it")
     parent = path.parent
