@@ -26,7 +26,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from bezier_distill.compare.stats import paired_difference, summary
+from bezier_distill.compare import tables
+from bezier_distill.compare.stats import summary
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -47,6 +48,7 @@ def _script(name: str):
 ranking_table = _script("ranking_table")
 accumulation_table = _script("accumulation_table")
 options_table = _script("options_table")
+translation_pairings = _script("translation_pairings")
 
 
 @dataclass(frozen=True)
@@ -232,14 +234,6 @@ PAIRINGS = (  # (CSV stem, title, the command that made it)
         "--out runs/pairings-digits-mnist",
     ),
 )
-PAIRING_SCORES = (
-    ("class kept", "class_kept"),
-    ("faithfulness", "faithfulness"),
-    ("FID (a)", "fid"),
-    ("FID (b)", "fid_b"),
-)
-
-
 def read(stem: str) -> list[dict]:
     with (DOCS / f"{stem}_results.csv").open(newline="") as f:
         return list(csv.DictReader(f))
@@ -303,35 +297,25 @@ def every_model(rows: list[dict], dataset: str) -> str:
     return "\n".join(lines)
 
 
+# the per-k fields of an accumulation table, read from the CSV as numbers (empty: None)
+ACCUMULATION_FIELDS = (
+    "quality",
+    "coupling_drift",
+    "straightness",
+    "compute_seconds",
+    "teacher_nfe_per_sample",
+    "training_stages",
+    "compute_evals",
+)
+
+
 def accumulation(rows: list[dict], dataset: str) -> str:
-    """Per rectification count k on one dataset: the k-RF at dopri5 (quality, straightness, coupling
-    drift from the 1-RF), in one Euler step, its distilled students at 1 and 2 NFE, and the compute
-    spent up to the one-step student."""
-    rows = [r for r in rows if r["dataset"] == dataset]
-    q, drift, bent = (_stats(rows, f) for f in ("quality", "coupling_drift", "straightness"))
-    secs, nfe = _stats(rows, "compute_seconds"), _stats(rows, "teacher_nfe_per_sample")
-    stages, evals = _stats(rows, "training_stages"), _stats(rows, "compute_evals")
-
-    def cell(stat: dict, key: tuple, fmt: str | None = None) -> str:
-        if key not in stat:
-            return "-"
-        return f"{_mean(stat[key]):{fmt}}" if fmt else str(summary(stat[key]))
-
-    lines = [
-        "| k | k-RF, dopri5 | straightness | coupling drift | k-RF, 1 step | k-RF + distill, 1 NFE "
-        "| k-RF + distill, 2 NFE | compute s | forward passes | training runs | teacher NFE / sample |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+    """The compare report's accumulation table (:func:`bezier_distill.compare.tables.accumulation`)
+    of one dataset, from the CSV's rows."""
+    numeric = [
+        r | {f: float(r[f]) if r.get(f, "") != "" else None for f in ACCUMULATION_FIELDS} for r in rows
     ]
-    k = 1
-    while (f"{k}-RF", "ODE") in q:
-        teacher, one = (f"{k}-RF", "ODE"), (f"{k}-RF + distill", "1")
-        cells = [str(k), cell(q, teacher), cell(bent, teacher, ".4f"), cell(drift, teacher, ".3g")]
-        cells += [cell(q, (f"{k}-RF", "1")), cell(q, one), cell(q, (f"{k}-RF + distill", "2"))]
-        cells += [cell(secs, one, ".0f"), cell(evals, one, ".3g"), cell(stages, one, ".0f")]
-        cells += [cell(nfe, one, ".0f")]
-        lines.append("| " + " | ".join(cells) + " |")
-        k += 1
-    return "\n".join(lines)
+    return tables.accumulation(numeric, dataset)
 
 
 def _seeds(rows: list[dict]) -> str:
@@ -480,30 +464,9 @@ def pairings_page() -> str:
     lines += _contents([title for _, title, _ in PAIRINGS])
     for stem, title, command in PAIRINGS:
         rows = read(stem)
-        pairings = list(dict.fromkeys(r["pairing"] for r in rows))
         seeds = sorted({r["seed"] for r in rows}, key=int)
-        by = {(r["pairing"], r["seed"]): r for r in rows}
         lines += [f"## {title}", "", f"`{command}`, seeds {', '.join(seeds)}; mean ± sd over the seeds:", ""]
-        lines += ["| pairing | " + " | ".join(h for h, _ in PAIRING_SCORES) + " |"]
-        lines += ["|---|" + "---|" * len(PAIRING_SCORES)]
-        for p in pairings:
-            cells = [str(summary([float(by[(p, s)][f]) for s in seeds])) for _, f in PAIRING_SCORES]
-            lines.append(f"| {p} | " + " | ".join(cells) + " |")
-        lines += [
-            "",
-            "Paired differences against the independent coupling (pairing - independent, 95 % interval):",
-            "",
-        ]
-        for p in pairings:
-            if p == "independent":
-                continue
-            parts = []
-            for label, f in PAIRING_SCORES:
-                d = paired_difference(
-                    [float(by[(p, s)][f]) for s in seeds], [float(by[("independent", s)][f]) for s in seeds]
-                )
-                parts.append(f"{label} {d.mean:+.3g} [{d.low:+.3g}, {d.high:+.3g}] (p = {d.p:.2g})")
-            lines.append(f"- {p}: " + "; ".join(parts))
+        lines += translation_pairings.pairing_tables(rows)
         lines.append("")
     return "\n".join(lines)
 

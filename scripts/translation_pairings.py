@@ -37,6 +37,35 @@ SCORES = (
 )
 
 
+def pairing_tables(rows: list[dict]) -> list[str]:
+    """Markdown lines of per-row results (``pairing``, ``seed`` and the :data:`SCORES`, numbers or
+    their text as a CSV holds them): mean ± sd per pairing, then each pairing's paired difference
+    from the independent coupling over the seeds."""
+    pairings = list(dict.fromkeys(r["pairing"] for r in rows))
+    seeds = list(dict.fromkeys(r["seed"] for r in rows))
+    by = {(r["pairing"], r["seed"]): {k: float(r[k]) for _, k in SCORES} for r in rows}
+    lines = ["| pairing | " + " | ".join(label for label, _ in SCORES) + " |", "|---|" + "---|" * len(SCORES)]
+    for pairing in pairings:
+        cells = [str(summary([by[(pairing, s)][k] for s in seeds])) for _, k in SCORES]
+        lines.append(f"| {pairing} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Paired differences against the independent coupling (pairing - independent, 95 % interval):",
+        "",
+    ]
+    for pairing in pairings:
+        if pairing == "independent" or "independent" not in pairings:
+            continue
+        parts = []
+        for label, k in SCORES:
+            diff = paired_difference(
+                [by[(pairing, s)][k] for s in seeds], [by[("independent", s)][k] for s in seeds]
+            )
+            parts.append(f"{label} {diff.mean:+.3g} [{diff.low:+.3g}, {diff.high:+.3g}] (p = {diff.p:.2g})")
+        lines.append(f"- {pairing}: " + "; ".join(parts))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("runs/pairings"))
@@ -89,7 +118,6 @@ def main(argv: list[str] | None = None) -> None:
     writer.writerows(rows)
     atomic_write_bytes(args.out / "results.csv", buf.getvalue().encode())
 
-    by = {(r["pairing"], r["seed"]): r for r in rows}
     # what class kept can reach: network a's accuracy on the target set's own held-out images
     ceiling = class_kept(features, target.heldout, target.heldout_labels)
     lines = [
@@ -103,27 +131,8 @@ def main(argv: list[str] | None = None) -> None:
         f"target's own held-out images correctly for a fraction {ceiling:.3f}, the most class kept "
         "can show).",
         "",
-        "| pairing | " + " | ".join(label for label, _ in SCORES) + " |",
-        "|---|" + "---|" * len(SCORES),
     ]
-    for pairing in pairings:
-        cells = [str(summary([by[(pairing, s)][k] for s in seeds])) for _, k in SCORES]
-        lines.append(f"| {pairing} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "Paired differences against the independent coupling (pairing - independent, 95 % interval):",
-        "",
-    ]
-    for pairing in pairings:
-        if pairing == "independent" or "independent" not in pairings:
-            continue
-        parts = []
-        for label, k in SCORES:
-            diff = paired_difference(
-                [by[(pairing, s)][k] for s in seeds], [by[("independent", s)][k] for s in seeds]
-            )
-            parts.append(f"{label} {diff.mean:+.3g} [{diff.low:+.3g}, {diff.high:+.3g}] (p = {diff.p:.2g})")
-        lines.append(f"- {pairing}: " + "; ".join(parts))
+    lines += pairing_tables(rows)
     text = "\n".join(lines) + "\n"
     atomic_write_bytes(args.out / "report.md", text.encode())
     print(text)

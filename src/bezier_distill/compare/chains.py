@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 
 from ..config import BezierConfig, DistillConfig, GuideConfig, ReflowConfig, TrainConfig
 from ..recipes import run_bezier, run_distill, run_guide, run_reflow, run_train
@@ -34,20 +33,10 @@ from .naming import TEACHER_SETS, Method, TeacherSet, objective_settings, object
 from .records import FLOW_SAMPLERS, GRIDS, ONE_STEP, TWO_STEPS, Chain, Costs, Model, Sampler
 
 
-def build_chain(
-    cfg: CompareConfig,
-    sizes: dict,
-    dataset: str,
-    seed: int,
-    root: Path,
-    resume: bool,
-    *,
-    images: bool,
-    translation: bool,
-) -> list[Model]:
-    """Train every model of one (dataset, seed) chain under ``root``; return them with their costs
-    (``images``, ``translation``: what the datasets are, as :func:`run_compare` checked them)."""
-    chain = Chain.of(cfg, sizes, dataset, seed, root, resume, images=images, translation=translation)
+def build_chain(chain: Chain) -> list[Model]:
+    """Train every model of one (dataset, seed) chain (:meth:`Chain.of`) under its root; return
+    them with their costs."""
+    cfg, seed = chain.cfg, chain.train["seed"]
     costs = Costs()
     models = [_first_teachers(chain, costs, seed)]
     models += _rectified(chain, costs)

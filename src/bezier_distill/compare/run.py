@@ -21,6 +21,7 @@ from .chains import build_chain
 from .claims import claim_paragraph, claim_record, claims_of, decide, decision_metrics
 from .config import CompareConfig
 from .figures import plots, slug
+from .records import Chain
 from .scoring import scored_chain
 from .stats import summary
 from .tables import accumulation, aggregate, ranking, table
@@ -138,7 +139,7 @@ def _run_chains(plan: _Plan, resume: bool, log) -> tuple[list[dict], dict, dict]
         log(f"[compare {i}/{total}] {d}, seed {seed}")
         root = Path(plan.cfg.out) / "runs" / d / f"seed{seed}"
         kinds = {"images": plan.images, "translation": plan.translation}
-        models = build_chain(plan.cfg, plan.sizes, d, seed, root, resume, **kinds)
+        models = build_chain(Chain.of(plan.cfg, plan.sizes, d, seed, root, resume, **kinds))
         chain = scored_chain(models, d, seed, plan.sizes["n_eval"], plan.cfg, root)
         rows += chain["rows"]
         chain_floors[d].append(chain["floor"])
